@@ -1,0 +1,37 @@
+# The README's commands. `make demo` and `make test` set everything up on a fresh machine.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+$(BIN)/rollbook: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/rollbook
+
+demo: setup
+	$(BIN)/rollbook --db sqlite:///demo.db demo
+
+test: setup
+	scripts/ensure-postgres
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) demo.db demo.db-* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""rollbook — a contact store for teams that text students."""

@@ -1,0 +1,33 @@
+"""The one way a vectorised normaliser hands the values it is unsure of to its scalar definition.
+
+Every fast path in this package answers "valid, and here is the canonical text", "invalid" or
+"not sure". The "not sure" values are normalised by the scalar function, once per distinct value,
+so the result is the definition's by construction and repeated values cost one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+
+def fill_from_scalar(
+    values: pl.Series,
+    fast: pl.Series,
+    unsure: pl.Series,
+    scalar: Callable[[str], str | None],
+) -> pl.Series:
+    """``fast`` where it is sure, ``scalar(value)`` where ``unsure``; null values stay null."""
+    result = pl.select(
+        pl.when(values.is_null()).then(pl.lit(None, dtype=pl.String)).otherwise(fast)
+    ).to_series()
+    index = (unsure.fill_null(False) & values.is_not_null()).arg_true()
+    if len(index):
+        todo = values.gather(index)
+        distinct = todo.unique()
+        answers = pl.Series([scalar(v) for v in distinct.to_list()], dtype=pl.String)
+        result = result.scatter(
+            index, todo.replace_strict(distinct, answers, return_dtype=pl.String)
+        )
+    return result.rename(values.name)

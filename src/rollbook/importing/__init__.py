@@ -1,0 +1,1 @@
+"""Importing a file: read, map, normalise, plan, apply, report (SPEC §3)."""

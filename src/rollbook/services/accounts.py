@@ -1,0 +1,129 @@
+"""Accounts and their settings: region, custom fields, required fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import phonenumbers
+
+from rollbook.errors import Conflict, InvalidInput
+from rollbook.model import BUILTIN_KEYS, CUSTOM_TYPES, IGNORE, AccountSettings, FieldDef, FieldType
+from rollbook.store import Store, lock_account
+from rollbook.store import accounts as q
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def check_region(region: str) -> str:
+    region = region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInput(
+            f"{region!r} is not a phone region; use a two-letter country code such as US, CA or GB",
+            field="region",
+        )
+    return region
+
+
+def create_account(store: Store, slug: str, *, region: str = "US", name: str | None = None) -> int:
+    if not _SLUG.match(slug):
+        raise InvalidInput(
+            f"{slug!r} cannot be an account slug: use lower-case letters, digits and dashes",
+            field="slug",
+        )
+    region = check_region(region)
+    with store.write() as conn:
+        if q.slug_taken(conn, slug):
+            raise Conflict(f"there is already an account {slug!r}", field="slug")
+        return q.insert_account(conn, slug, name or slug, region)
+
+
+def list_accounts(store: Store) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        return [
+            {
+                "slug": r.slug,
+                "name": r.name,
+                "region": r.region,
+                "required": list(r.required_fields),
+            }
+            for r in q.list_accounts(conn)
+        ]
+
+
+def account_settings(store: Store, slug: str) -> AccountSettings:
+    with store.read() as conn:
+        return q.settings_for(conn, slug)
+
+
+def add_field(
+    store: Store,
+    slug: str,
+    key: str,
+    *,
+    type: str = "text",
+    label: str | None = None,
+    options: Sequence[str] = (),
+) -> FieldDef:
+    if not _KEY.match(key) or key in BUILTIN_KEYS or key == IGNORE:
+        raise InvalidInput(
+            f"{key!r} cannot be a field key: use lower-case letters, digits and underscores, "
+            "starting with a letter, and not a built-in field's name",
+            field="key",
+        )
+    try:
+        kind = FieldType(type)
+    except ValueError:
+        kind = None
+    if kind not in CUSTOM_TYPES:
+        raise InvalidInput(
+            f"{type!r} is not a field type; use one of {', '.join(t.value for t in CUSTOM_TYPES)}",
+            field="type",
+        )
+    assert kind is not None
+    clean_options = tuple(o.strip() for o in options if o.strip())
+    if kind is FieldType.CHOICE and not clean_options:
+        raise InvalidInput(
+            "a choice field needs its options (--option A --option B …)", field="options"
+        )
+    if kind is not FieldType.CHOICE and clean_options:
+        raise InvalidInput("only choice fields have options", field="options")
+    if len({o.casefold() for o in clean_options}) != len(clean_options):
+        raise InvalidInput(
+            "the options of a choice field must differ (ignoring case)", field="options"
+        )
+    f = FieldDef(key, kind, label or key.replace("_", " ").capitalize(), clean_options)
+    with store.write() as conn:
+        settings = q.settings_for(conn, slug)
+        lock_account(conn, settings.account_id)
+        if key in settings.keys:
+            raise Conflict(f"the account already has a field {key!r}", field="key")
+        q.insert_field(conn, settings.account_id, f)
+    return f
+
+
+def set_account(
+    store: Store,
+    slug: str,
+    *,
+    region: str | None = None,
+    required: Sequence[str] | None = None,
+) -> AccountSettings:
+    with store.write() as conn:
+        settings = q.settings_for(conn, slug)
+        lock_account(conn, settings.account_id)
+        values: dict[str, Any] = {}
+        if region is not None:
+            values["region"] = check_region(region)
+        if required is not None:
+            unknown = [k for k in required if k not in settings.keys or k == "id"]
+            if unknown:
+                raise InvalidInput(
+                    f"not fields of this account: {', '.join(unknown)}", field="required"
+                )
+            values["required_fields"] = list(dict.fromkeys(required))
+        if values:
+            q.set_account_options(conn, settings.account_id, **values)
+        return q.settings_for(conn, slug)

@@ -1,0 +1,120 @@
+"""Queries on accounts, their custom fields and their remembered mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rollbook.clock import now
+from rollbook.errors import NotFound
+from rollbook.model import BUILTIN_FIELDS, AccountSettings, FieldDef, FieldType
+from rollbook.store.schema import accounts, contacts, field_defs, mappings
+
+
+def insert_account(conn: Connection, slug: str, name: str, region: str) -> int:
+    result = conn.execute(
+        accounts.insert().values(
+            slug=slug, name=name, region=region, required_fields=["phone"], created_at=now()
+        )
+    )
+    (account_id,) = result.inserted_primary_key or (None,)
+    assert isinstance(account_id, int)
+    return account_id
+
+
+def slug_taken(conn: Connection, slug: str) -> bool:
+    return conn.execute(sa.select(accounts.c.id).where(accounts.c.slug == slug)).first() is not None
+
+
+def account_row(conn: Connection, slug: str) -> sa.Row[Any]:
+    row = conn.execute(accounts.select().where(accounts.c.slug == slug)).first()
+    if row is None:
+        raise NotFound(f"there is no account {slug!r}", account=slug)
+    return row
+
+
+def list_accounts(conn: Connection) -> list[sa.Row[Any]]:
+    return list(conn.execute(accounts.select().order_by(accounts.c.slug)))
+
+
+def custom_fields(conn: Connection, account_id: int) -> list[FieldDef]:
+    rows = conn.execute(
+        field_defs.select()
+        .where(field_defs.c.account_id == account_id)
+        .order_by(field_defs.c.position, field_defs.c.id)
+    )
+    return [FieldDef(r.key, FieldType(r.type), r.label, tuple(r.options or ())) for r in rows]
+
+
+def settings_for(conn: Connection, slug: str) -> AccountSettings:
+    """Everything an import or an edit needs to know about the account ``slug``."""
+    row = account_row(conn, slug)
+    return AccountSettings(
+        account_id=row.id,
+        slug=row.slug,
+        region=row.region,
+        fields=(*BUILTIN_FIELDS, *custom_fields(conn, row.id)),
+        required=tuple(row.required_fields),
+    )
+
+
+def insert_field(conn: Connection, account_id: int, f: FieldDef) -> None:
+    position = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(field_defs)
+        .where(field_defs.c.account_id == account_id)
+    ).scalar_one()
+    conn.execute(
+        field_defs.insert().values(
+            account_id=account_id,
+            key=f.key,
+            label=f.label,
+            type=f.type.value,
+            options=list(f.options),
+            position=position,
+        )
+    )
+
+
+def set_account_options(conn: Connection, account_id: int, **values: Any) -> None:
+    conn.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
+def uses_crm_ids(conn: Connection, account_id: int) -> bool:
+    """Does any contact of the account have a CRM ID?"""
+    q = sa.select(contacts.c.id).where(
+        contacts.c.account_id == account_id, contacts.c.crm_id.is_not(None)
+    )
+    return conn.execute(q.limit(1)).first() is not None
+
+
+def remembered_mapping(conn: Connection, account_id: int) -> dict[str, tuple[str, str]]:
+    """header key -> (header as last seen, field) for every header an import has mapped."""
+    rows = conn.execute(mappings.select().where(mappings.c.account_id == account_id))
+    return {r.header_key: (r.header, r.field) for r in rows}
+
+
+def remember_mapping(
+    conn: Connection, account_id: int, pairs: Iterable[tuple[str, str, str]], import_id: int
+) -> None:
+    """Store (header key, header, field) triples; the latest import wins."""
+    at = now()
+    for key, header, field in pairs:
+        conn.execute(
+            mappings.delete().where(
+                mappings.c.account_id == account_id, mappings.c.header_key == key
+            )
+        )
+        conn.execute(
+            mappings.insert().values(
+                account_id=account_id,
+                header_key=key,
+                header=header,
+                field=field,
+                import_id=import_id,
+                updated_at=at,
+            )
+        )

@@ -1,0 +1,128 @@
+"""The one owner of database connections and transactions.
+
+Everything that reads or writes goes through ``Store.read()`` or ``Store.write()``; nothing else
+opens a connection or commits. A write transaction is the unit of every use case: an import, an
+edit, a merge commits whole or not at all.
+
+SQLite (the default, nothing to install) runs in WAL mode with foreign keys on. Its write
+transactions start with ``BEGIN IMMEDIATE`` so that two writers queue up instead of failing
+half-way. PostgreSQL (production) gets the same serialisation per account from
+``lock_account``: a row lock on the account, taken first by every write that touches contacts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from rollbook.errors import StoreError
+
+DEFAULT_SQLITE_FILE = "rollbook.db"
+ENV_URL = "ROLLBOOK_DATABASE_URL"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: the one given, else ``ROLLBOOK_DATABASE_URL``, else ./rollbook.db."""
+    url = url or os.environ.get(ENV_URL) or f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not url.startswith(("sqlite:", "postgresql+psycopg:")):
+        raise StoreError(
+            f"rollbook works with SQLite (sqlite:///file.db) or PostgreSQL "
+            f"(postgresql://…) databases, not {url.split(':', 1)[0]!r}"
+        )
+    return url
+
+
+class Store:
+    """A database: its engine, its transactions, its migrations."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = database_url(url)
+        self.engine = _create_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            from rollbook.store.migrate import upgrade
+
+            upgrade(self)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot."""
+        with self.engine.connect() as conn:
+            conn.info["rollbook_write"] = False
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: commits when the block ends, rolls back if it raises."""
+        with self.engine.connect() as conn:
+            conn.info["rollbook_write"] = True
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def preview(self) -> Iterator[Connection]:
+        """A write transaction that is always rolled back: a dry run sees its own writes, and
+        nothing of it remains."""
+        with self.engine.connect() as conn:
+            conn.info["rollbook_write"] = True
+            trans = conn.begin()
+            try:
+                yield conn
+            finally:
+                trans.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def lock_account(conn: Connection, account_id: int) -> None:
+    """Serialise writers of one account. On SQLite the write transaction already holds the
+    database's write lock; on PostgreSQL this takes the account row's lock until commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE"), {"id": account_id}
+        )
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite:"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling is switched off so that SQLAlchemy's BEGIN is the one
+    # that runs (the recipe in SQLAlchemy's SQLite dialect documentation).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("rollbook_write") else "BEGIN")

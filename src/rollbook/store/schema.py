@@ -1,0 +1,268 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations (``migrations/versions``) create
+them; a test checks that the migrated database and this metadata agree.
+
+A few choices that shape everything else (docs/design.md tells the story):
+
+* ``contacts`` holds the built-in fields as columns and the custom fields as one JSON object of
+  canonical strings. The current phone's history entry lives on the contact row (``phone_since``,
+  ``phone_source`` …); ``phone_history`` holds the numbers a contact *had*. A created contact's
+  creation event lives on the row too (``created_*``). So a fresh import writes one row per contact.
+* ``field_bases`` is sparse: a row exists only where the platform has changed a field since the
+  last import (the *base* of the three-way rule), or where the value was never sent by an import.
+* ``import_rows`` keeps the row report of an import as compressed Arrow chunks; ``label_ranges``
+  keeps which contacts carry a label as runs of consecutive contact ids.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+#: JSON stored as text on SQLite and as jsonb on PostgreSQL.
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: Timestamps are always UTC.
+Timestamp = sa.DateTime(timezone=True)
+#: Ids of things counted in millions (contacts, events): 64-bit. On SQLite every INTEGER PRIMARY
+#: KEY is 64-bit already, and must be spelled INTEGER to be the rowid.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _account_fk() -> sa.Column[int]:
+    return sa.Column(
+        "account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+def _contact_fk(nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(
+        "contact_id",
+        BigId,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=nullable,
+    )
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(2), nullable=False),
+    sa.Column("required_fields", JSONType, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+field_defs = sa.Table(
+    "field_defs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("options", JSONType, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.UniqueConstraint("account_id", "key"),
+)
+
+#: The remembered mapping: the latest field each header was mapped to in an import that ran.
+mappings = sa.Table(
+    "mappings",
+    metadata,
+    _account_fk(),
+    sa.Column("header_key", sa.String(300), nullable=False),
+    sa.Column("header", sa.String(300), nullable=False),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("import_id", sa.Integer, nullable=True),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.PrimaryKeyConstraint("account_id", "header_key"),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    _account_fk(),
+    sa.Column("crm_id", sa.String(1000)),
+    sa.Column("first_name", sa.String(1000)),
+    sa.Column("last_name", sa.String(1000)),
+    sa.Column("email", sa.String(1000)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("custom", JSONType, nullable=False),
+    # The creation event.
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_source", sa.String(16), nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("created_import_id", sa.Integer),
+    sa.Column("created_row", sa.Integer),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    # The current phone's history entry: since when, from where, why.
+    sa.Column("phone_since", Timestamp),
+    sa.Column("phone_source", sa.String(16)),
+    sa.Column("phone_reason", sa.String(500)),
+    sa.Column("phone_import_id", sa.Integer),
+    sa.Column("phone_row", sa.Integer),
+    sa.UniqueConstraint("account_id", "phone"),
+    sa.UniqueConstraint("account_id", "crm_id"),
+    sa.Index(None, "account_id", "email"),
+    sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL
+)
+
+#: The base of the three-way rule, per contact and field. ``base`` NULL means "the current value
+#: was set on the platform and no import ever sent this field": there is nothing to protect.
+field_bases = sa.Table(
+    "field_bases",
+    metadata,
+    _account_fk(),
+    _contact_fk(),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("base", sa.String(1000)),
+    sa.PrimaryKeyConstraint("contact_id", "field"),
+)
+
+#: The numbers a contact had before its current one.
+phone_history = sa.Table(
+    "phone_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    _account_fk(),
+    _contact_fk(),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("valid_from", Timestamp),
+    sa.Column("valid_to", Timestamp, nullable=False),
+    sa.Column("source", sa.String(16)),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("import_id", sa.Integer),
+    sa.Column("row", sa.Integer),
+    sa.Index(None, "account_id", "phone"),
+    sa.Index(None, "contact_id"),
+)
+
+#: CRM IDs of contacts merged into another; imports match them to the survivor.
+crm_id_aliases = sa.Table(
+    "crm_id_aliases",
+    metadata,
+    _account_fk(),
+    sa.Column("crm_id", sa.String(1000), nullable=False),
+    _contact_fk(),
+    sa.PrimaryKeyConstraint("account_id", "crm_id"),
+)
+
+#: Ids of contacts merged into another; they resolve to the survivor.
+contact_redirects = sa.Table(
+    "contact_redirects",
+    metadata,
+    _account_fk(),
+    sa.Column("old_id", BigId, primary_key=True, autoincrement=False),
+    _contact_fk(),
+)
+
+#: Every change to a contact that is not its creation: who/what, when, which fields, old and new.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    _account_fk(),
+    _contact_fk(),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("import_id", sa.Integer),
+    sa.Column("row", sa.Integer),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("changes", JSONType, nullable=False),  # {field: [old, new]}
+    sa.Index(None, "contact_id", "id"),
+    sa.Index(None, "import_id"),
+)
+
+imports = sa.Table(
+    "imports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("filename", sa.String(500), nullable=False),
+    sa.Column("format", JSONType, nullable=False),
+    sa.Column("mapping", JSONType, nullable=False),  # [[header, field], …] in column order
+    sa.Column("status", sa.String(16), nullable=False),  # done | undone
+    sa.Column("actor", sa.String(200)),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("blank_rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("counts", JSONType, nullable=False),
+    sa.Column("codes", JSONType, nullable=False),
+    sa.Column("undone_at", Timestamp),
+)
+
+#: The row report of an import: Arrow IPC (zstd) chunks of
+#: (row, status, codes, contact_id, message).
+import_rows = sa.Table(
+    "import_rows",
+    metadata,
+    sa.Column(
+        "import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("first_row", sa.Integer, nullable=False),
+    sa.Column("last_row", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.PrimaryKeyConstraint("import_id", "seq"),
+)
+
+#: The changed-numbers report of an import: every row that identified a contact whose phone after
+#: the import differs from the file's, as it stood when the import finished.
+changed_numbers = sa.Table(
+    "changed_numbers",
+    metadata,
+    sa.Column(
+        "import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("row", sa.Integer, nullable=False),
+    _contact_fk(),
+    sa.Column("crm_id", sa.String(1000)),
+    sa.Column("first_name", sa.String(1000)),
+    sa.Column("last_name", sa.String(1000)),
+    sa.Column("file_phone", sa.String(32), nullable=False),
+    sa.Column("current_phone", sa.String(32)),
+    sa.Column("phone_since", Timestamp),
+    sa.Column("phone_source", sa.String(16)),
+    sa.Column("phone_reason", sa.String(500)),
+    sa.PrimaryKeyConstraint("import_id", "row"),
+    sa.Index(None, "contact_id"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="CASCADE")),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+#: Which contacts carry a label: runs of consecutive contact ids [first_id, last_id].
+label_ranges = sa.Table(
+    "label_ranges",
+    metadata,
+    sa.Column(
+        "label_id", sa.Integer, sa.ForeignKey("labels.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("first_id", BigId, nullable=False),
+    sa.Column("last_id", BigId, nullable=False),
+    sa.PrimaryKeyConstraint("label_id", "first_id"),
+)

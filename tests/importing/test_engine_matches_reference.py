@@ -1,0 +1,233 @@
+"""The engine agrees with the reference rules (importing/rules.py), exactly.
+
+Hypothesis generates a starting account (contacts with bases, former phones, CRM ID aliases,
+merged ids) and a file drawn from small pools of values, so that rows collide with each other
+and with the contacts: repeated CRM IDs, shared phones, names that agree or not, stale values
+equal to a base, UNSET, invalid cells, unknown ids. The engine imports the file through the
+database in small batches; the reference runs on the same rows in memory. Outcomes, final
+contacts, the changed-numbers report and the import's label must be the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.support.scenario import reference_rows, reset, seed, snapshot
+
+from rollbook.fields import normalise_value
+from rollbook.importing.rules import ContactState, State, reference_import
+from rollbook.model import CLEAR, Code, Status
+from rollbook.services import accounts as accounts_service
+from rollbook.services import contacts as contacts_service
+from rollbook.services import imports as imports_service
+from rollbook.store import Store
+from rollbook.store.accounts import settings_for
+
+REGION = "US"
+CRM_IDS = ["A1", "A2", "A3", "A4", "A5", "A6"]
+PHONES_RAW = ["(212) 555-0101", "212.555.0102", "+1 212 555 0103", "2125550104", "212-555-0105"]
+FIRST = ["Ann", "ann", "Bob", "Cy"]
+LAST = ["Lee", "Park", "lee"]
+EMAILS = ["a@example.edu", "A@Example.edu", "b@example.edu", "c@example.org"]
+BORN = ["2001-02-03", "2002-03-04"]
+TERMS = ["Fall", "Spring"]
+
+COLUMNS = {
+    "Id": "id",
+    "CRM": "crm_id",
+    "First": "first_name",
+    "Last": "last_name",
+    "Phone": "phone",
+    "Email": "email",
+    "Born": "birth_date",
+    "Term": "term",
+    "Opted out": "opted_out",
+}
+
+
+def _phone(raw: str) -> str:
+    from rollbook.model import FieldDef, FieldType
+
+    value = normalise_value(FieldDef("phone", FieldType.PHONE, "Phone"), raw, REGION)
+    assert value is not None
+    return value
+
+
+PHONES = [_phone(p) for p in PHONES_RAW]
+CANONICAL = {
+    "crm_id": CRM_IDS,
+    "first_name": FIRST,
+    "last_name": LAST,
+    "phone": PHONES,
+    "email": EMAILS,
+    "birth_date": BORN,
+    "term": TERMS,
+    "opted_out": ["true", "false"],
+}
+
+
+def cells_for(column: str) -> st.SearchStrategy[str]:
+    """What a cell of a column may hold: canonical or differently written values, blanks,
+    UNSET, and values that do not normalise."""
+    field = COLUMNS[column]
+    common = st.sampled_from(["", "", "UNSET"])
+    if field == "id":
+        return st.one_of(st.sampled_from(["", "1", "2", "3", "4", "9", "99", "UNSET", "x"]))
+    if field == "phone":
+        return st.one_of(
+            common, st.sampled_from(PHONES_RAW), st.sampled_from(PHONES), st.just("555-12")
+        )
+    if field == "email":
+        return st.one_of(common, st.sampled_from(EMAILS), st.just("not-an-email"))
+    if field == "birth_date":
+        return st.one_of(common, st.sampled_from([*BORN, "02/03/2001", "31/31/2001"]))
+    if field == "term":
+        return st.one_of(common, st.sampled_from([*TERMS, "fall", "Winter"]))
+    if field == "opted_out":
+        return st.one_of(common, st.sampled_from(["yes", "no", "1", "maybe"]))
+    return st.one_of(common, st.sampled_from(CANONICAL[field]), st.just(" " + CANONICAL[field][0]))
+
+
+@st.composite
+def starting_states(draw: st.DrawFn) -> State:
+    n = draw(st.integers(0, 5))
+    crm_ids = draw(st.permutations(CRM_IDS))
+    phones = draw(st.permutations(PHONES))
+    contacts = []
+    for i in range(n):
+        values: dict[str, str | None] = {
+            "crm_id": crm_ids[i] if draw(st.booleans()) else None,
+            "first_name": draw(st.sampled_from([None, *FIRST])),
+            "last_name": draw(st.sampled_from([None, *LAST])),
+            "email": draw(st.sampled_from([None, *EMAILS])),
+            "phone": phones[i] if draw(st.integers(0, 3)) else None,
+            "opted_out": draw(st.sampled_from(["true", "false"])),
+            "archived": "false",
+            "birth_date": draw(st.sampled_from([None, *BORN])),
+            "term": draw(st.sampled_from([None, *TERMS])),
+        }
+        bases: dict[str, str | None] = {}
+        for key in draw(st.sets(st.sampled_from(sorted(CANONICAL)), max_size=3)):
+            base = draw(st.sampled_from([None, *CANONICAL[key]]))
+            if base != values[key]:
+                bases[key] = base
+        history = draw(st.lists(st.sampled_from(PHONES), max_size=2))
+        contacts.append(
+            ContactState(i + 1, values, bases, [p for p in history if p != values["phone"]])
+        )
+    used = {c.values["crm_id"] for c in contacts}
+    aliases = {}
+    if contacts:
+        for crm in draw(
+            st.sets(st.sampled_from([c for c in CRM_IDS if c not in used]), max_size=2)
+        ):
+            aliases[crm] = draw(st.sampled_from([c.id for c in contacts]))
+    redirects = {}
+    if contacts and draw(st.booleans()):
+        redirects[9] = draw(st.sampled_from([c.id for c in contacts]))
+    return State(contacts, aliases=aliases, redirects=redirects)
+
+
+@st.composite
+def files(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
+    headers = draw(
+        st.lists(st.sampled_from(list(COLUMNS)), min_size=1, max_size=len(COLUMNS), unique=True)
+    )
+    rows = draw(
+        st.lists(st.tuples(*(cells_for(h) for h in headers)).map(list), min_size=1, max_size=14)
+    )
+    return headers, rows
+
+
+def _setup(store: Store) -> None:
+    reset(store)
+    accounts_service.create_account(store, "acme", region=REGION)
+    accounts_service.add_field(store, "acme", "birth_date", type="date")
+    accounts_service.add_field(store, "acme", "term", type="choice", options=TERMS)
+
+
+def _report(store: Store, import_id: int) -> dict[int, tuple[str, tuple[str, ...], int | None]]:
+    result = {}
+    for chunk in imports_service.row_report(store, "acme", import_id):
+        for row, status, codes, contact_id in chunk.select(
+            "row", "status", "codes", "contact_id"
+        ).iter_rows():
+            result[row] = (status, tuple(codes.split(";")) if codes else (), contact_id)
+    return result
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(state=starting_states(), file=files(), batch_rows=st.sampled_from([1, 2, 3, 5, 1000]))
+def test_engine_agrees_with_reference(
+    store: Store, state: State, file: tuple[list[str], list[list[str]]], batch_rows: int
+) -> None:
+    headers, rows = file
+    _setup(store)
+    with store.read() as conn:
+        account = settings_for(conn, "acme")
+    seed(store, account, state)
+    before = {
+        cid: ContactState(c.id, dict(c.values), dict(c.bases), list(c.history))
+        for cid, c in state.contacts.items()
+    }
+    assert snapshot(store, "acme") == before
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "file.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(headers)
+            w.writerows(rows)
+        explicit = {h: COLUMNS[h] for h in headers}
+        options = imports_service.ImportOptions(
+            explicit=explicit, allow_unmapped_crm_id=True, batch_rows=batch_rows
+        )
+        result = imports_service.import_file(store, "acme", path, options)
+        expected_rows = reference_rows(path, account, explicit)
+
+    decisions = reference_import(state, expected_rows, account)
+
+    # Outcomes, row by row.
+    got = _report(store, result.import_id or 0)
+    want = {
+        d.row: (d.status.value, tuple(c.value for c in d.codes), d.contact_id) for d in decisions
+    }
+    assert got == want
+    # Every input row ends in exactly one reported state (blank rows are counted apart).
+    assert result.counts.rows + result.blank_rows == len(rows)
+
+    # The contacts where they end.
+    assert snapshot(store, "acme") == state.contacts
+
+    # The changed-numbers report.
+    expected_changed = set()
+    for d, r in zip(decisions, expected_rows, strict=True):
+        phone = r.changes.get("phone")
+        identified = d.status is not Status.SKIPPED or (
+            d.codes == (Code.DUPLICATE_CONTACT,) and d.contact_id is not None
+        )
+        if identified and isinstance(phone, str) and phone is not CLEAR:
+            current = state.contacts[d.contact_id].values["phone"]  # type: ignore[index]
+            if current != phone:
+                expected_changed.add((d.row, d.contact_id, phone, current))
+    got_changed = {
+        (r["row"], r["contact_id"], r["file_phone"], r["current_phone"])
+        for r in imports_service.changed_numbers(store, "acme", result.import_id or 0)
+    }
+    assert got_changed == expected_changed
+
+    # The import's label is on every contact the file touched.
+    labelled = {d.contact_id for d in decisions if d.status is not Status.SKIPPED}
+    if labelled:
+        flt = contacts_service.ContactFilter(label=f"import-{result.import_id}")
+        assert {c["id"] for c in contacts_service.list_contacts(store, "acme", flt)} == labelled

@@ -1,0 +1,277 @@
+"""Imports as a whole (SPEC §3.1, §3.3 end, §3.4): mapping memory, previews, re-runs, one
+transaction, serialised imports, real files in real encodings, exports that round-trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+from tests.support.scenario import snapshot
+
+from rollbook.errors import DriftGuardRefused, MappingRefused
+from rollbook.importing.reports import write_row_report
+from rollbook.services import accounts as accounts_service
+from rollbook.services import contacts as contacts_service
+from rollbook.services import imports as imports_service
+from rollbook.store import Store
+
+FALL = """Student ID,First Name,Last Name,Mobile Phone,Email,Term
+S1,Maria,Lopez,(212) 555-0101,maria@example.edu,Fall
+S2,Wei,Chen,212.555.0102,wei@example.edu,Fall
+S3,Zoë,Müller,+1 212 555 0103,zoe@example.edu,Spring
+S4,Aisha,Okafor,2125550104,aisha@example.edu,Fall
+"""
+MAP = {"Student ID": "crm_id", "Mobile Phone": "phone"}
+
+
+@pytest.fixture
+def acme(store: Store) -> Store:
+    accounts_service.create_account(store, "acme", region="US")
+    accounts_service.add_field(store, "acme", "term", type="choice", options=["Fall", "Spring"])
+    return store
+
+
+def _file(tmp_path: Path, text: str, name: str = "f.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _run(store: Store, path: Path, dry_run: bool = False, **options: object):  # type: ignore[no-untyped-def]
+    return imports_service.import_file(
+        store,
+        "acme",
+        path,
+        imports_service.ImportOptions(**options),
+        dry_run=dry_run,
+        keep_report=True,
+    )
+
+
+def _remembered(store: Store, path: Path) -> dict[str, str | None]:
+    """The columns the account's remembered mapping maps, for this file."""
+    found = imports_service.inspect_file(store, "acme", path)
+    return {c.header: c.field for c in found.mapping.columns if c.how == "remembered"}
+
+
+def _report_text(result: imports_service.ImportResult) -> str:
+    out = io.StringIO()
+    write_row_report(result.report, out)
+    return out.getvalue()
+
+
+def test_rerunning_the_same_file_changes_nothing(acme: Store, tmp_path: Path) -> None:
+    path = _file(tmp_path, FALL)
+    first = _run(acme, path, explicit=MAP)
+    assert first.counts.as_json()["counts"]["created"] == 4
+    before = snapshot(acme, "acme")
+    second = _run(acme, path)  # mapped from memory this time
+    assert second.counts.as_json()["counts"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 4,
+        "skipped": 0,
+    }
+    assert snapshot(acme, "acme") == before
+
+
+def test_preview_matches_the_real_run_and_keeps_nothing(acme: Store, tmp_path: Path) -> None:
+    path = _file(tmp_path, FALL + "S5,Bad,Phone,555-12,,Fall\nS1,Twice,Over,,,\n")
+    preview = _run(acme, path, dry_run=True, explicit=MAP)
+    assert preview.import_id is None
+    assert snapshot(acme, "acme") == {}
+    assert imports_service.list_imports(acme, "acme") == []
+    assert _remembered(acme, path) == {}
+    real = _run(acme, path, explicit=MAP)
+    assert preview.counts == real.counts
+    # The same report, but for the ids new contacts got: a preview cannot know them.
+    created = [
+        (i, line) for i, line in enumerate(_report_text(real).splitlines()) if ",created," in line
+    ]
+    masked = _report_text(real).splitlines()
+    for i, line in created:
+        masked[i] = line.rsplit(",", 1)[0] + ","
+    assert _report_text(preview).splitlines() == masked
+
+
+def test_an_import_is_one_transaction(acme: Store, tmp_path: Path) -> None:
+    """A crash half-way (here: after the first batch was written) leaves nothing behind."""
+    path = _file(tmp_path, FALL)
+
+    def crash(done: int, total: int) -> None:
+        if done >= 2:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        imports_service.import_file(
+            acme,
+            "acme",
+            path,
+            imports_service.ImportOptions(explicit=MAP, batch_rows=2),
+            progress=crash,
+        )
+    assert snapshot(acme, "acme") == {}
+    assert imports_service.list_imports(acme, "acme") == []
+    assert _remembered(acme, path) == {}
+
+
+def test_two_imports_into_one_account_never_interleave(acme: Store, tmp_path: Path) -> None:
+    """Both files create the same students. Interleaved, both would create them (or trip the
+    unique indexes half-way); serialised, the second finds the first's contacts."""
+    rows = "".join(f"S{i},N{i},L{i},(212) 555-{i:04d},,Fall\n" for i in range(100, 400))
+    header = FALL.splitlines()[0] + "\n"
+    paths = [_file(tmp_path, header + rows, f"{n}.csv") for n in ("a", "b")]
+    results: list[imports_service.ImportResult] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(path: Path) -> None:
+        try:
+            start.wait()
+            results.append(_run(acme, path, explicit=MAP, batch_rows=50))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = sorted(r.counts.as_json()["counts"]["created"] for r in results)
+    assert counts == [0, 300]
+    assert len(snapshot(acme, "acme")) == 300
+
+
+def test_remembered_mapping_and_unmapped_columns(acme: Store, tmp_path: Path) -> None:
+    _run(acme, _file(tmp_path, FALL), explicit={**MAP, "Term": "ignore"})
+    renamed = FALL.replace("Email", "E-mail address").replace("Term", "Term")
+    result = _run(acme, _file(tmp_path, renamed, "g.csv"))
+    how = {c.header: (c.field, c.how) for c in result.mapping.columns}
+    assert how["Student ID"] == ("crm_id", "remembered")
+    assert how["Mobile Phone"] == ("phone", "remembered")
+    assert how["First Name"] == ("first_name", "remembered")
+    assert how["Term"] == ("ignore", "remembered")
+    unmapped = {c.header: c for c in result.mapping.unmapped}
+    assert list(unmapped) == ["E-mail address"]
+    assert unmapped["E-mail address"].suggestions[0].field == "email"
+
+
+def test_remembered_mapping_that_would_map_a_field_twice(acme: Store, tmp_path: Path) -> None:
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    _run(
+        acme,
+        _file(tmp_path, FALL.replace("Student ID", "StudentID"), "b.csv"),
+        explicit={"StudentID": "crm_id"},
+    )
+    both = FALL.replace("Student ID,", "Student ID,StudentID,").replace("S1,", "S1,S1,")
+    both = "\n".join(
+        line if line.startswith(("Student", "S1,")) else line.replace(",", ",x,", 1)
+        for line in both.splitlines()
+    )
+    with pytest.raises(MappingRefused, match="'Student ID' and 'StudentID'"):
+        _run(acme, _file(tmp_path, both, "c.csv"))
+    result = _run(acme, _file(tmp_path, both, "c.csv"), explicit={"StudentID": "ignore"})
+    assert result.mapping.fields["crm_id"] == 0
+
+
+def test_drift_guard_refuses_before_anything_is_written(acme: Store, tmp_path: Path) -> None:
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    before = snapshot(acme, "acme")
+    renamed = _file(tmp_path, FALL.replace("Student ID", "SID"), "r.csv")
+    with pytest.raises(DriftGuardRefused) as refused:
+        _run(acme, renamed)
+    assert refused.value.details["likely_column"] == "SID"
+    assert snapshot(acme, "acme") == before
+    assert len(imports_service.list_imports(acme, "acme")) == 1
+    inspection = imports_service.inspect_file(acme, "acme", renamed)
+    assert inspection.drift_warning is not None and "'SID'" in inspection.drift_warning
+    # With the explicit override, the file is imported as asked: without CRM IDs, each row
+    # finds its contact by phone, as the names agree.
+    result = _run(acme, renamed, allow_unmapped_crm_id=True)
+    assert result.counts.as_json()["counts"]["unchanged"] == 4
+
+
+@pytest.mark.parametrize(
+    "encoding,delimiter",
+    [("utf-8", ","), ("utf-8-sig", ";"), ("utf-16", "\t"), ("cp1252", ";"), ("cp1252", "|")],
+)
+def test_real_files_in_real_encodings(
+    acme: Store, tmp_path: Path, encoding: str, delimiter: str
+) -> None:
+    text = FALL.replace(",", delimiter).replace("\n", "\r\n")
+    result = _run(acme, _file(tmp_path, text, encoding=encoding), explicit=MAP)
+    assert result.counts.as_json()["counts"]["created"] == 4
+    zoe = next(c for c in contacts_service.list_contacts(acme, "acme") if c["crm_id"] == "S3")
+    assert (zoe["first_name"], zoe["last_name"]) == ("Zoë", "Müller")
+    assert result.format.delimiter == delimiter
+
+
+def test_excel_workbook(acme: Store, tmp_path: Path) -> None:
+    accounts_service.add_field(acme, "acme", "birth_date", type="date")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Students"
+    ws.append(["Student ID", "First Name", "Mobile Phone", "Birth Date", "Term"])
+    ws.append(["S1", "Maria", 2125550101, date(2001, 2, 3), "fall"])
+    ws.append(["S2", "Wei", "(212) 555-0102", "02/03/2002", "Spring"])
+    path = tmp_path / "students.xlsx"
+    wb.save(path)
+    result = _run(acme, path, explicit=MAP)
+    assert result.format.kind == "xlsx"
+    assert result.counts.as_json()["counts"]["created"] == 2
+    maria = next(c for c in contacts_service.list_contacts(acme, "acme") if c["crm_id"] == "S1")
+    assert maria["phone"] == "+12125550101"
+    assert maria["custom"] == {"term": "Fall", "birth_date": "2001-02-03"}
+
+
+def test_phone_region_of_the_account(store: Store, tmp_path: Path) -> None:
+    accounts_service.create_account(store, "london", region="GB")
+    path = _file(tmp_path, "crm_id,phone\nL1,07911 123456\nL2,+1 212 555 0101\n")
+    imports_service.import_file(store, "london", path)
+    phones = sorted(c["phone"] for c in contacts_service.list_contacts(store, "london"))
+    assert phones == ["+12125550101", "+447911123456"]
+
+
+def test_export_imports_back_unchanged(acme: Store, tmp_path: Path) -> None:
+    accounts_service.add_field(acme, "acme", "gpa", type="number")
+    tricky = FALL + "S5,=cmd|' /C calc'!A0,@SUM(1),-2125550105,,Fall\n"
+    _run(acme, _file(tmp_path, tricky.replace("Term\n", "Term\n", 1)), explicit=MAP)
+    contacts = {c["crm_id"]: c for c in contacts_service.list_contacts(acme, "acme")}
+    assert contacts["S5"]["first_name"] == "=cmd|' /C calc'!A0"  # stored as typed …
+    out = io.StringIO()
+    contacts_service.export_contacts(acme, "acme", out)
+    cells = [row for row in csv.reader(io.StringIO(out.getvalue()))]
+    assert cells[0][:7] == [
+        "id",
+        "crm_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "opted_out",
+    ]
+    for row in cells[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@")), cell  # … but exported defused
+    before = snapshot(acme, "acme")
+    export = _file(tmp_path, out.getvalue(), "export.csv")
+    result = _run(acme, export)
+    assert result.counts.as_json()["counts"]["unchanged"] == 5
+    assert snapshot(acme, "acme") == before
+
+
+def test_label_of_an_import(acme: Store, tmp_path: Path) -> None:
+    first = _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    second = _run(acme, _file(tmp_path, FALL.splitlines()[0] + "\nS2,Wei,Chen,,,Spring\n", "b.csv"))
+    flt = contacts_service.ContactFilter
+    in_first = contacts_service.list_contacts(acme, "acme", flt(label=first.label))
+    in_second = contacts_service.list_contacts(acme, "acme", flt(label=second.label))
+    assert sorted(c["crm_id"] for c in in_first) == ["S1", "S2", "S3", "S4"]
+    assert [c["crm_id"] for c in in_second] == ["S2"]

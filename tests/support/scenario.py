@@ -1,0 +1,118 @@
+"""Putting a reference ``State`` into a database and reading one back, so that the engine and the
+reference rules can start from the same contacts and be compared on where they end."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from rollbook.importing.mapping import resolve_mapping
+from rollbook.importing.normalise import input_rows, normalise_batch
+from rollbook.importing.read import open_file
+from rollbook.importing.rules import InputRow, State
+from rollbook.model import AccountSettings, ContactState
+from rollbook.store import Store
+from rollbook.store import contacts as q
+from rollbook.store.accounts import settings_for
+from rollbook.store.schema import (
+    contact_redirects,
+    contacts,
+    crm_id_aliases,
+    field_bases,
+    metadata,
+    phone_history,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def reset(store: Store) -> None:
+    """Empty every table (for the examples of one Hypothesis test, which share a database)."""
+    with store.engine.begin() as conn:
+        if store.is_postgres:
+            names = ", ".join(t.name for t in metadata.sorted_tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for t in reversed(metadata.sorted_tables):
+                conn.execute(t.delete())
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+
+
+def seed(store: Store, settings: AccountSettings, state: State) -> None:
+    """Write ``state``'s contacts, bases, former phones, aliases and redirects."""
+    aid = settings.account_id
+    with store.write() as conn:
+        for c in sorted(state.contacts.values(), key=lambda c: c.id):
+            conn.execute(
+                contacts.insert().values(
+                    id=c.id,
+                    account_id=aid,
+                    **q.to_columns(c.values, settings),
+                    created_at=T0,
+                    created_source="system",
+                    updated_at=T0,
+                    phone_since=T0 if c.values.get("phone") else None,
+                    phone_source="system" if c.values.get("phone") else None,
+                )
+            )
+            for key, base in c.bases.items():
+                conn.execute(
+                    field_bases.insert().values(
+                        account_id=aid, contact_id=c.id, field=key, base=base
+                    )
+                )
+            for phone in c.history:
+                conn.execute(
+                    phone_history.insert().values(
+                        account_id=aid, contact_id=c.id, phone=phone, valid_to=T0, source="system"
+                    )
+                )
+        for crm, cid in state.aliases.items():
+            conn.execute(crm_id_aliases.insert().values(account_id=aid, crm_id=crm, contact_id=cid))
+        for old, cid in state.redirects.items():
+            conn.execute(
+                contact_redirects.insert().values(account_id=aid, old_id=old, contact_id=cid)
+            )
+        # Ids are never reused, merged-away ones included: the id sequence has passed them.
+        top = max([*state.contacts, *state.redirects], default=0)
+        if top and store.is_postgres:
+            conn.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence('contacts', 'id'), :n)"), {"n": top}
+            )
+        elif top:
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'contacts'")
+            conn.exec_driver_sql(
+                "INSERT INTO sqlite_sequence(name, seq) VALUES ('contacts', ?)", (top,)
+            )
+
+
+def snapshot(store: Store, slug: str) -> dict[int, ContactState]:
+    """Every contact of the account, with values, bases and former phones (oldest first)."""
+    with store.read() as conn:
+        settings = settings_for(conn, slug)
+        ids = conn.execute(
+            sa.select(contacts.c.id).where(contacts.c.account_id == settings.account_id)
+        ).scalars()
+        states = q.fetch_states(conn, settings, list(ids))
+        rows = conn.execute(
+            sa.select(phone_history.c.contact_id, phone_history.c.phone)
+            .where(phone_history.c.account_id == settings.account_id)
+            .order_by(phone_history.c.id)
+        )
+        for cid, phone in rows:
+            states[cid].history.append(phone)
+        return states
+
+
+def reference_rows(
+    path: Path, settings: AccountSettings, explicit: dict[str, str]
+) -> list[InputRow]:
+    """The file as the reference reads it: the engine's reader and normalisers, then rows."""
+    source = open_file(path)
+    mapping = resolve_mapping(source.headers, settings, explicit=explicit)
+    rows: list[InputRow] = []
+    for batch in source.batches():
+        rows.extend(input_rows(normalise_batch(batch, mapping, settings), settings))
+    return rows

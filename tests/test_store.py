@@ -1,0 +1,61 @@
+"""Storage: migrations agree with the schema, ids are never reused, the database enforces the
+unique phone and CRM ID itself."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from rollbook.clock import now
+from rollbook.services import accounts as accounts_service
+from rollbook.services import contacts as contacts_service
+from rollbook.store import Store
+from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
+from rollbook.store.schema import contacts, metadata
+
+
+def test_migrations_create_exactly_the_schema(store: Store) -> None:
+    assert current_revision(store) == head_revision()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_migrations_go_down_and_up_again(store: Store) -> None:
+    downgrade(store, "base")
+    with store.engine.connect() as conn:
+        assert "contacts" not in sa.inspect(conn).get_table_names()
+    upgrade(store)
+    assert current_revision(store) == head_revision()
+
+
+def test_ids_are_never_reused(store: Store) -> None:
+    accounts_service.create_account(store, "acme")
+    first = contacts_service.create_contact(store, "acme", {"phone": "2125550101"})
+    with store.write() as conn:
+        conn.execute(contacts.delete().where(contacts.c.id == first["id"]))
+    second = contacts_service.create_contact(store, "acme", {"phone": "2125550101"})
+    assert second["id"] > first["id"]
+
+
+@pytest.mark.parametrize("column", ["phone", "crm_id"])
+def test_the_database_itself_keeps_phone_and_crm_id_unique(store: Store, column: str) -> None:
+    account_id = accounts_service.create_account(store, "acme")
+    row = {
+        "account_id": account_id,
+        "custom": {},
+        "created_at": now(),
+        "created_source": "system",
+        "updated_at": now(),
+        column: "+12125550101",
+    }
+    with store.write() as conn:
+        conn.execute(contacts.insert().values(**row))
+    with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
+        conn.execute(contacts.insert().values(**row))
+    # Another account may have the same.
+    other = accounts_service.create_account(store, "other")
+    with store.write() as conn:
+        conn.execute(contacts.insert().values(**{**row, "account_id": other}))
