@@ -115,6 +115,8 @@ def invalid_reason(field: FieldDef, region: str) -> str:
         case FieldType.BOOLEAN:
             return "not a yes/no value (use true/false, yes/no, y/n or 1/0)"
         case FieldType.CHOICE:
+            if not field.options:
+                return "not an option (the field has no options defined)"
             return "not one of: " + ", ".join(field.options)
         case FieldType.TEXT:
             return f"contains a control character or is longer than {TEXT_MAX_CHARS:,} characters"

@@ -2,8 +2,9 @@
 
 Accepted: ``YYYY-MM-DD`` and ``YYYY/MM/DD`` (one- or two-digit month and day), an ISO date-time
 ``YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH[:MM]]`` or the same with a space instead of ``T`` (the date is
-kept, the time only has to be a real time), ``M/D/YYYY`` in the regions that write the month first
-and ``D/M/YYYY`` everywhere else, ``D.M.YYYY`` and ``D-M-YYYY`` (always day first), and English
+kept, the time only has to be a real time), ``M/D/YYYY`` and ``M-D-YYYY`` in the regions that
+write the month first and ``D/M/YYYY``, ``D-M-YYYY`` everywhere else, ``D.M.YYYY`` (always day
+first), and English
 month names: ``Mon D, YYYY``, ``Month D YYYY``, ``D Mon YYYY``, ``D Month YYYY`` (any case, an
 optional dot after the name, ``Sept`` too). Two-digit years are refused: the century would be a
 guess. The year must be 1000–9999 and the day must exist in that month.
@@ -56,15 +57,16 @@ _SHAPES: Final[dict[str, str]] = {
     "ymd_dash": rf"(?P<y>[0-9]{{4}})-(?P<m>{_D})-(?P<d>{_D})",
     "ymd_slash": rf"(?P<y>[0-9]{{4}})/(?P<m>{_D})/(?P<d>{_D})",
     "iso_time": rf"(?P<y>[0-9]{{4}})-(?P<m>[0-9]{{2}})-(?P<d>[0-9]{{2}})[T ]{_TIME}",
-    # slashed, order by region: read as (a, b) and sorted out below
+    # slashed or dashed, order by region: read as (a, b) and sorted out below
     "slash": rf"(?P<a>{_D})/(?P<b>{_D})/(?P<y>[0-9]{{4}})",
+    "dash": rf"(?P<a>{_D})-(?P<b>{_D})-(?P<y>[0-9]{{4}})",
     # always day first
     "dmy_dot": rf"(?P<d>{_D})\.(?P<m>{_D})\.(?P<y>[0-9]{{4}})",
-    "dmy_dash": rf"(?P<d>{_D})-(?P<m>{_D})-(?P<y>[0-9]{{4}})",
     # month names
     "name_first": rf"(?P<name>[A-Za-z]+)\.? +(?P<d>{_D}),? +(?P<y>[0-9]{{4}})",
     "day_first": rf"(?P<d>{_D}) +(?P<name>[A-Za-z]+)\.? +(?P<y>[0-9]{{4}})",
 }
+_BY_REGION: Final = ("slash", "dash")
 _SHAPE_RES: Final = {key: re.compile(pattern) for key, pattern in _SHAPES.items()}
 
 
@@ -80,7 +82,7 @@ def normalise_date(raw: str, region: str) -> str | None:
             continue
         parts = m.groupdict()
         year = int(parts["y"])
-        if key == "slash":
+        if key in _BY_REGION:
             month, day = (
                 (parts["a"], parts["b"]) if month_first(region) else (parts["b"], parts["a"])
             )
@@ -107,7 +109,7 @@ def normalise_date_series(raw: pl.Series, region: str) -> pl.Series:
     days: list[pl.Expr] = []
     for key, pattern in _SHAPES.items():
         parts = pl.col("raw").str.extract_groups(f"^(?:{pattern})$")
-        if key == "slash":
+        if key in _BY_REGION:
             first, second = parts.struct.field("a"), parts.struct.field("b")
             month, day = (first, second) if month_first(region) else (second, first)
         elif "(?P<name>" in pattern:

@@ -240,20 +240,37 @@ def _owner_valid(owners: tuple[_Rules, ...], nsn: pl.Expr) -> pl.Expr:
     return result
 
 
+def _where(frame: pl.DataFrame, rows: pl.Expr, **columns: pl.Expr) -> pl.DataFrame:
+    """Set ``columns`` on the ``rows`` only, computing them for those rows only.
+
+    Polars evaluates both branches of ``when``; the rare steps (a country code written without
+    ``+``, a national prefix) are worth running on just the values that need them.
+    """
+    mask = frame.select(rows.fill_null(False)).to_series()
+    index = mask.arg_true()
+    if len(index) == 0:
+        return frame
+    part = frame.filter(mask).select(**columns)
+    return frame.with_columns(
+        frame[name].scatter(index, part[name].cast(frame.schema[name])) for name in columns
+    )
+
+
 def _fast_phone(raw: pl.Series, plan: _Plan) -> pl.DataFrame:
     """Columns ``fast`` (E.164 or null) and ``unsure`` (true where ``fast`` means nothing)."""
     code = plan.country_code
     here, main = plan.here, plan.main
     raw_col, digits, national = pl.col("raw"), pl.col("digits"), pl.col("national")
+    unsure, use_main = pl.col("unsure"), pl.col("use_main")
 
+    # Step 1: the digits, and whether a "+" comes first.
     frame = pl.DataFrame({"raw": raw.cast(pl.String)}).with_columns(
         shaped=raw_col.str.contains(_SHAPE) & (raw_col.str.len_chars() <= _MAX_INPUT),
         plus=raw_col.str.starts_with("+"),
         digits=raw_col.str.replace_all("[^0-9]", ""),
     )
-    # Step 2: the country code.
-    rest = digits.str.slice(len(code))
-    rest_national, rest_unsure = here.strip_national_prefix(rest)
+    # Step 2: the country code. "+" and the region's code: read it. Another code, or an
+    # international prefix: not sure. The code without "+": decided on the rows that have it.
     after_code = digits.str.starts_with(code)
     idd = (
         plan.international_prefix.matches(digits)
@@ -261,63 +278,59 @@ def _fast_phone(raw: pl.Series, plan: _Plan) -> pl.DataFrame:
         else pl.lit(False)
     )
     frame = frame.with_columns(
-        with_plus=pl.col("plus") & after_code,
-        implicit=~pl.col("plus")
-        & after_code
-        & (
-            (~here.fits_general(digits) & here.fits_general(rest_national))
-            | here.too_long(digits.str.len_bytes())
-        ),
-        rest_national=rest_national,
         unsure=~pl.col("shaped")
         | (digits.str.len_bytes() < 3)
         | (pl.col("plus") & ~after_code)
-        | (~pl.col("plus") & idd)
-        | (~pl.col("plus") & after_code & rest_unsure),
-    ).with_columns(
-        national=pl.when("with_plus")
-        .then(rest)
-        .when("implicit")
-        .then(pl.col("rest_national"))
-        .otherwise(digits),
-        use_main=pl.col("with_plus") | pl.col("implicit"),
+        | (~pl.col("plus") & idd),
+        use_main=pl.col("plus") & after_code,
+        national=pl.when(pl.col("plus")).then(digits.str.slice(len(code))).otherwise(digits),
     )
-    # Step 3: the national prefix, with the main region's rules once a country code was read.
-    candidates = []
-    for rules in (main, here) if main is not here else (here,):
-        stripped, unsure = rules.strip_national_prefix(national)
+    rest = digits.str.slice(len(code))
+    rest_national, rest_unsure = here.strip_national_prefix(rest)
+    implicit = (~here.fits_general(digits) & here.fits_general(rest_national)) | here.too_long(
+        digits.str.len_bytes()
+    )
+    frame = _where(
+        frame,
+        ~unsure & ~pl.col("plus") & after_code,
+        national=pl.when(implicit).then(rest_national).otherwise(digits),
+        use_main=implicit,
+        unsure=rest_unsure,
+    )
+    # Step 3: the national prefix, by the main region's rules once a country code was read.
+    frame = frame.with_columns(nsn=national)
+    passes = [(main, use_main), (here, ~use_main)] if main != here else [(here, pl.lit(True))]
+    for rules, rows in passes:
+        if rules.national_prefix is None:
+            continue
+        stripped, stripped_unsure = rules.strip_national_prefix(national)
         keep = rules.length_ok(stripped.str.len_bytes())
-        candidates.append((pl.when(keep).then(stripped).otherwise(national), unsure))
-    (nsn, unsure), *others = candidates
-    if others:
-        (here_nsn, here_unsure) = others[0]
-        nsn = pl.when("use_main").then(nsn).otherwise(here_nsn)
-        unsure = pl.when("use_main").then(unsure).otherwise(here_unsure)
+        frame = _where(
+            frame,
+            ~unsure & rows & rules.national_prefix.matches(national),
+            nsn=pl.when(keep).then(stripped).otherwise(national),
+            unsure=stripped_unsure,
+        )
+    nsn = pl.col("nsn")
     frame = frame.with_columns(
-        nsn=nsn,
-        unsure=pl.col("unsure") | unsure,
-        short=national.str.len_bytes() < _MIN_NSN,
-    ).with_columns(
-        possible=~pl.col("short") & pl.col("nsn").str.len_bytes().is_between(_MIN_NSN, _MAX_NSN),
+        possible=(national.str.len_bytes() >= _MIN_NSN)
+        & nsn.str.len_bytes().is_between(_MIN_NSN, _MAX_NSN),
     )
     # Step 4: validity. The first region of a shared code usually decides alone; only the rest
     # (invalid there, or owned by a smaller region) pays for the whole list.
     first, *later = plan.owners
-    nsn_col = pl.col("nsn")
     if first.leading_digits is None and later:
-        frame = frame.with_columns(valid=pl.col("possible") & first.valid(nsn_col))
-        again = frame.select(
-            (pl.col("possible") & ~pl.col("valid") & ~pl.col("unsure")).alias("again")
-        ).to_series()
-        if again.any():
-            index = again.arg_true()
-            recheck = frame.filter(again).select(_owner_valid(tuple(later), nsn_col)).to_series()
-            frame = frame.with_columns(frame["valid"].scatter(index, recheck))
+        frame = frame.with_columns(valid=pl.col("possible") & first.valid(nsn))
+        frame = _where(
+            frame,
+            pl.col("possible") & ~pl.col("valid") & ~unsure,
+            valid=_owner_valid(tuple(later), nsn),
+        )
     else:
-        frame = frame.with_columns(valid=pl.col("possible") & _owner_valid(plan.owners, nsn_col))
+        frame = frame.with_columns(valid=pl.col("possible") & _owner_valid(plan.owners, nsn))
     return frame.select(
-        fast=pl.when("valid").then("+" + pl.lit(code) + nsn_col).otherwise(pl.lit(None)),
-        unsure=pl.col("unsure"),
+        fast=pl.when("valid").then("+" + pl.lit(code) + nsn).otherwise(pl.lit(None)),
+        unsure=unsure,
     )
 
 

@@ -16,11 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rollbook.importing.keys import (
-    email_key_expr,
-    person_key_expr,
-    phone_number_expr,
-)
+from rollbook.importing.keys import email_key_series, person_key_series, phone_number_series
 from rollbook.importing.normalise import CLEAR_MARK, NormalisedBatch
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings, ContactState
 from rollbook.store.schema import contacts, phone_history
@@ -36,20 +32,25 @@ _KEYS_SCHEMA = {
 }
 
 
-def _hash(expr: pl.Expr) -> pl.Expr:
-    return expr.hash(seed=0x5EED)
+def _hash(s: pl.Series) -> pl.Series:
+    """64-bit hashes of the values; a missing value stays missing (it matches nothing)."""
+    return pl.select(
+        pl.when(s.is_not_null()).then(s.hash(seed=0x5EED)).otherwise(pl.lit(None, pl.UInt64))
+    ).to_series()
 
 
 def key_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """Exact key values (``_KEYS_SCHEMA``) → the index's compact columns."""
-    return frame.select(
-        pl.col("id"),
-        _hash(pl.col("crm_id")).alias("crm"),
-        phone_number_expr(pl.col("phone")).alias("phone"),
-        _hash(email_key_expr(pl.col("email"))).alias("email"),
-        _hash(
-            person_key_expr(pl.col("first_name"), pl.col("last_name"), pl.col(BIRTH_DATE_KEY))
-        ).alias("person"),
+    return pl.DataFrame(
+        {
+            "id": frame["id"],
+            "crm": _hash(frame["crm_id"]),
+            "phone": phone_number_series(frame["phone"]),
+            "email": _hash(email_key_series(frame["email"])),
+            "person": _hash(
+                person_key_series(frame["first_name"], frame["last_name"], frame[BIRTH_DATE_KEY])
+            ),
+        }
     )
 
 
@@ -77,53 +78,38 @@ class KeyIndex:
         q2 = sa.select(phone_history.c.phone, phone_history.c.contact_id).where(
             phone_history.c.account_id == settings.account_id
         )
-        history = pl.DataFrame(
+        former = pl.DataFrame(
             conn.execute(q2).all(), schema={"phone": pl.String, "id": pl.Int64}, orient="row"
-        ).select(phone_number_expr(pl.col("phone")).alias("phone"), "id")
+        )
+        history = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
         return cls(keys, history)
 
     def candidates(self, nb: NormalisedBatch) -> set[int]:
         """The contacts any row of this batch could identify, clash with or resemble."""
         frame = nb.frame
-        given = {k for k in nb.fields}
+        height = frame.height
 
-        def values(key: str) -> pl.Expr:
-            col = pl.col(key)
-            return pl.when(col == CLEAR_MARK).then(None).otherwise(col)
+        def given(key: str) -> pl.Series:
+            if key not in nb.fields:
+                return pl.Series(key, [None] * height, dtype=pl.String)
+            col = frame[key]
+            return col.set(col == CLEAR_MARK, None)
 
-        probes = frame.select(
-            (
-                values("id").cast(pl.Int64, strict=False)
-                if "id" in given
-                else pl.lit(None, pl.Int64)
-            ).alias("id"),
-            (_hash(values("crm_id")) if "crm_id" in given else pl.lit(None, pl.UInt64)).alias(
-                "crm"
+        probes = {
+            "id": given("id").cast(pl.Int64, strict=False),
+            "crm": _hash(given("crm_id")),
+            "phone": phone_number_series(given("phone")),
+            "email": _hash(email_key_series(given("email"))),
+            "person": _hash(
+                person_key_series(given("first_name"), given("last_name"), given(BIRTH_DATE_KEY))
             ),
-            (
-                phone_number_expr(values("phone")) if "phone" in given else pl.lit(None, pl.Int64)
-            ).alias("phone"),
-            (
-                _hash(email_key_expr(values("email")))
-                if "email" in given
-                else pl.lit(None, pl.UInt64)
-            ).alias("email"),
-            (
-                _hash(
-                    person_key_expr(
-                        values("first_name"), values("last_name"), values(BIRTH_DATE_KEY)
-                    )
-                )
-                if {"first_name", "last_name", BIRTH_DATE_KEY} <= given
-                else pl.lit(None, pl.UInt64)
-            ).alias("person"),
-        )
+        }
         found: set[int] = set()
-        for key in ("id", "crm", "phone", "email", "person"):
-            wanted = probes.get_column(key).drop_nulls().unique()
+        for key, probe in probes.items():
+            wanted = probe.drop_nulls().unique()
             if wanted.len():
                 found.update(self.keys.filter(pl.col(key).is_in(wanted.implode()))["id"].to_list())
-        phones = probes.get_column("phone").drop_nulls().unique()
+        phones = probes["phone"].drop_nulls().unique()
         if phones.len():
             found.update(
                 self.history.filter(pl.col("phone").is_in(phones.implode()))["id"].to_list()
@@ -157,9 +143,5 @@ class KeyIndex:
         former = list(former_phones)
         if former:
             extra = pl.DataFrame(former, schema={"phone": pl.String, "id": pl.Int64}, orient="row")
-            self.history = pl.concat(
-                [
-                    self.history,
-                    extra.select(phone_number_expr(pl.col("phone")).alias("phone"), "id"),
-                ]
-            )
+            extra = extra.with_columns(phone_number_series(extra["phone"]).alias("phone"))
+            self.history = pl.concat([self.history, extra])

@@ -1,25 +1,40 @@
-"""The keys contacts are matched and compared by, in Python and as Polars expressions.
+"""The keys contacts are matched and compared by, in Python and over Polars series.
 
 The rules compare exact values; the engine first narrows the candidates with a hashed in-memory
-index built from these keys. A hash can collide but never misses: two values the rules call equal
-always have equal keys here, in Python and in Polars alike (a property test holds them together).
+index built from these keys. A hash can collide but never misses: two values the rules call
+equal always get equal keys here, in Python and in Polars alike (where Polars cannot do exactly
+what Python does — case folding outside ASCII — the series functions ask the Python one).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from rollbook.fields import name_key, name_key_series
+from rollbook.fields._series import fill_from_scalar
+
+__all__ = [
+    "email_key",
+    "email_key_series",
+    "name_key",
+    "person_key",
+    "person_key_series",
+    "phone_number",
+    "phone_number_series",
+]
+
 _SEP = "\x1f"
-
-
-def name_key(name: str) -> str:
-    """Names are compared with case and spacing ignored."""
-    return "".join(name.lower().split())
 
 
 def email_key(email: str) -> str:
     """Emails are the same address when they are equal ignoring case."""
-    return email.lower()
+    return email.casefold()
+
+
+def email_key_series(s: pl.Series) -> pl.Series:
+    s = s.cast(pl.String)
+    ascii_only = s.str.contains(r"^[\x00-\x7f]*$")
+    return fill_from_scalar(s, s.str.to_lowercase(), ~ascii_only, email_key)
 
 
 def person_key(first: str | None, last: str | None, born: str | None) -> str | None:
@@ -30,24 +45,26 @@ def person_key(first: str | None, last: str | None, born: str | None) -> str | N
     return nf + _SEP + nl + _SEP + born
 
 
-def name_key_expr(col: pl.Expr) -> pl.Expr:
-    return col.str.to_lowercase().str.replace_all(r"\s+", "")
-
-
-def email_key_expr(col: pl.Expr) -> pl.Expr:
-    return col.str.to_lowercase()
-
-
-def person_key_expr(first: pl.Expr, last: pl.Expr, born: pl.Expr) -> pl.Expr:
-    nf, nl = name_key_expr(first), name_key_expr(last)
-    ok = (nf.str.len_chars() > 0) & (nl.str.len_chars() > 0) & born.is_not_null()
-    return pl.when(ok).then(pl.concat_str([nf, nl, born], separator=_SEP)).otherwise(None)
-
-
-def phone_number_expr(col: pl.Expr) -> pl.Expr:
-    """An E.164 phone as a 64-bit integer (its digits): compact and exact."""
-    return col.str.slice(1).cast(pl.Int64, strict=False)
+def person_key_series(first: pl.Series, last: pl.Series, born: pl.Series) -> pl.Series:
+    nf, nl = name_key_series(first), name_key_series(last)
+    frame = pl.DataFrame({"f": nf, "l": nl, "b": born.cast(pl.String)})
+    ok = (
+        (pl.col("f").str.len_bytes() > 0)
+        & (pl.col("l").str.len_bytes() > 0)
+        & pl.col("b").is_not_null()
+    )
+    return frame.select(
+        pl.when(ok)
+        .then(pl.concat_str(["f", "l", "b"], separator=_SEP))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("person")
+    ).to_series()
 
 
 def phone_number(phone: str) -> int:
+    """An E.164 phone as a 64-bit integer (its digits): compact and exact."""
     return int(phone[1:])
+
+
+def phone_number_series(s: pl.Series) -> pl.Series:
+    return s.cast(pl.String).str.slice(1).cast(pl.Int64, strict=False)

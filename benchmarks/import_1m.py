@@ -1,0 +1,309 @@
+"""How fast rollbook imports a million-row file, side by side with its floors and a peer.
+
+    .venv/bin/python benchmarks/import_1m.py            # 1,000,000 rows, 3 runs, everything
+    .venv/bin/python benchmarks/import_1m.py --rows 100000 --runs 1 --no-peer   # a quick look
+
+In one run, on the same seeded file (benchmarks/datagen.py), each measured command in a process
+of its own, wall time and peak RSS:
+
+  (a) floor: the sqlite3 command line's `.import --csv` into an empty table
+  (b) rollbook: a fresh import into an empty account (SQLite)
+  (c) rollbook: the same file again (nothing changes)
+  (d) rollbook: next term's file (5% changed fields, 1% new students, 1% phone moves/clashes)
+  (e) PostgreSQL: rollbook's fresh import, next to psql's `\\copy` of the file into an empty table
+  (f) peer: `sqlite-utils upsert` of the file
+  and the peak RSS of a fresh 2,000,000-row import against the 1,000,000-row one.
+
+It prints medians, rows/s, ratios to the floors and the acceptance checks of the benchmark
+issue; `--write-docs` also writes them to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.datagen import FIELDS, MAPPING, next_term, population, write  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+BIN = Path(sys.executable).parent
+ROLLBOOK = str(BIN / "rollbook")
+
+
+@dataclass
+class Measure:
+    wall: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.rss_mb) if self.rss_mb else float("nan")
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd`` in a process of its own; its wall seconds and peak RSS (MB)."""
+    probe = (
+        "import json,resource,subprocess,sys,time\n"
+        "t=time.perf_counter()\n"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL)\n"
+        "w=time.perf_counter()-t\n"
+        "print(json.dumps([r.returncode,w,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=True
+    )
+    code, wall, rss_kb = json.loads(out.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {out.stderr[-2000:]}")
+    return wall, rss_kb / 1024
+
+
+def files(rows: int) -> dict[str, Path]:
+    paths = {
+        "fresh": DATA / f"contacts-{rows}.csv",
+        "next": DATA / f"contacts-{rows}-next-term.csv",
+        "double": DATA / f"contacts-{rows * 2}.csv",
+    }
+    if not paths["fresh"].exists() or not paths["next"].exists():
+        base = population(rows)
+        write(paths["fresh"], base)
+        write(paths["next"], next_term(base))
+    if not paths["double"].exists():
+        write(paths["double"], population(rows * 2))
+    return paths
+
+
+def rollbook(db: str, *args: str) -> list[str]:
+    return [ROLLBOOK, "--db", db, *args]
+
+
+def setup_account(db: str) -> None:
+    subprocess.run(
+        rollbook(db, "accounts", "create", "bench", "--region", "US"),
+        check=True,
+        capture_output=True,
+    )
+    for key, kind, options in FIELDS:
+        opts = [x for o in options for x in ("--option", o)]
+        subprocess.run(
+            rollbook(db, "fields", "add", "-a", "bench", key, "--type", kind, *opts),
+            check=True,
+            capture_output=True,
+        )
+
+
+def import_cmd(db: str, path: Path) -> list[str]:
+    maps = [x for h, f in MAPPING.items() for x in ("--map", f"{h}={f}")]
+    return rollbook(db, "import", str(path), "-a", "bench", *maps, "--json")
+
+
+def fresh_sqlite(work: Path, name: str) -> tuple[Path, str]:
+    path = work / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path, f"sqlite:///{path}"
+
+
+def start_postgres() -> tuple[str, object | None]:
+    url = os.environ.get("ROLLBOOK_BENCH_POSTGRES_URL")
+    if url:
+        return url, None
+    from tests.support.postgres import start_cluster
+
+    cluster = start_cluster()
+    return cluster.url, cluster
+
+
+def pg_database(url: str, name: str) -> str:
+    import psycopg
+
+    base = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="Skip sqlite-utils (slow).")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-double", action="store_true", help="Skip the 2x-rows RSS check.")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    paths = files(args.rows)
+    work = DATA / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    m: dict[str, Measure] = {
+        k: Measure()
+        for k in ("raw", "fresh", "again", "next", "pg_raw", "pg_fresh", "peer", "double")
+    }
+    pg_url, cluster = (None, None) if args.no_postgres else start_postgres()
+    sqlite3_bin = shutil.which("sqlite3")
+    try:
+        for run in range(args.runs):
+            print(f"run {run + 1}/{args.runs}", file=sys.stderr)
+            if sqlite3_bin:
+                raw, _ = fresh_sqlite(work, "raw")
+                w, r = measure([sqlite3_bin, str(raw), f".import --csv {paths['fresh']} t"])
+                m["raw"].wall.append(w)
+                m["raw"].rss_mb.append(r)
+            db_path, db = fresh_sqlite(work, "rollbook")
+            setup_account(db)
+            for key, path in (("fresh", paths["fresh"]), ("again", paths["fresh"])):
+                w, r = measure(import_cmd(db, path))
+                m[key].wall.append(w)
+                m[key].rss_mb.append(r)
+            next_db, next_url = fresh_sqlite(work, "next")
+            shutil.copyfile(db_path, next_db)
+            w, r = measure(import_cmd(next_url, paths["next"]))
+            m["next"].wall.append(w)
+            m["next"].rss_mb.append(r)
+            if pg_url:
+                raw_url = pg_database(pg_url, "raw")
+                columns = ", ".join(f'"c{i}" text' for i in range(12))
+                subprocess.run(["psql", raw_url, "-qc", f"CREATE TABLE t ({columns})"], check=True)
+                w, r = measure(
+                    ["psql", raw_url, "-qc", f"\\copy t from '{paths['fresh']}' csv header"]
+                )
+                m["pg_raw"].wall.append(w)
+                m["pg_raw"].rss_mb.append(r)
+                url = pg_database(pg_url, "rollbook_bench")
+                setup_account(url)
+                w, r = measure(import_cmd(url, paths["fresh"]))
+                m["pg_fresh"].wall.append(w)
+                m["pg_fresh"].rss_mb.append(r)
+            if not args.no_peer and run == 0:
+                peer, _ = fresh_sqlite(work, "peer")
+                w, r = measure(
+                    [
+                        str(BIN / "sqlite-utils"),
+                        "upsert",
+                        str(peer),
+                        "t",
+                        str(paths["fresh"]),
+                        "--csv",
+                        "--pk",
+                        "Student ID",
+                    ]
+                )
+                m["peer"].wall.append(w)
+                m["peer"].rss_mb.append(r)
+        if not args.no_double:
+            _, db = fresh_sqlite(work, "double")
+            setup_account(db)
+            w, r = measure(import_cmd(db, paths["double"]))
+            m["double"].wall.append(w)
+            m["double"].rss_mb.append(r)
+    finally:
+        if cluster is not None:
+            cluster.stop()  # type: ignore[attr-defined]
+    report(args, m)
+
+
+def report(args: argparse.Namespace, m: dict[str, Measure]) -> None:
+    n = args.rows
+    lines = []
+
+    def row(label: str, key: str, rows: int, floor: str | None = None) -> None:
+        x = m[key]
+        if not x.wall:
+            return
+        ratio = f"{x.median / m[floor].median:.2f}×" if floor and m[floor].wall else ""
+        lines.append(
+            f"| {label} | {rows:,} | {x.median:.2f} | {rows / x.median:,.0f} | "
+            f"{x.peak_mb:,.0f} | {ratio} | {len(x.wall)} |"
+        )
+
+    lines.append("| | rows | median s | rows/s | peak RSS MB | ratio to floor | runs |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+    row("(a) sqlite3 `.import --csv` (floor)", "raw", n)
+    row("(b) rollbook fresh import, SQLite", "fresh", n, "raw")
+    row("(c) rollbook re-import, nothing changes", "again", n, "raw")
+    row("(d) rollbook next term (5% changes, 1% new, 1% phone moves)", "next", n + n // 100, "raw")
+    row("(e) psql `\\copy` (floor)", "pg_raw", n)
+    row("(e) rollbook fresh import, PostgreSQL", "pg_fresh", n, "pg_raw")
+    row("(f) sqlite-utils upsert (peer)", "peer", n, "raw")
+    row("rollbook fresh import of twice the rows, SQLite", "double", 2 * n)
+
+    checks = []
+
+    def check(text: str, ok: bool | None) -> None:
+        if ok is not None:
+            checks.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
+
+    def ratio(a: str, b: str) -> float | None:
+        return m[a].median / m[b].median if m[a].wall and m[b].wall else None
+
+    for key, limit, text in (
+        ("fresh", 3.0, "fresh import ≤ 3× sqlite3 .import"),
+        ("again", 2.0, "unchanged re-import ≤ 2× sqlite3 .import"),
+        ("next", 2.5, "5%-change re-import ≤ 2.5× sqlite3 .import"),
+    ):
+        r = ratio(key, "raw")
+        check(f"{text}: {r:.2f}×" if r else text, None if r is None else r <= limit)
+    r = ratio("pg_fresh", "pg_raw")
+    check(
+        f"PostgreSQL fresh import ≤ 4× COPY: {r:.2f}×" if r else "", None if r is None else r <= 4
+    )
+    r = ratio("peer", "fresh")
+    check(
+        f"≥ 8× faster than sqlite-utils upsert: {r:.1f}×" if r else "",
+        None if r is None else r >= 8,
+    )
+    if m["fresh"].rss_mb:
+        check(
+            f"peak RSS of the {n:,}-row import ≤ 600 MB: {m['fresh'].peak_mb:.0f} MB",
+            m["fresh"].peak_mb <= 600,
+        )
+    if m["double"].rss_mb and m["fresh"].rss_mb:
+        growth = m["double"].peak_mb / m["fresh"].peak_mb
+        check(f"{2 * n:,} rows take ≤ 1.3× the {n:,}-row peak RSS: {growth:.2f}×", growth <= 1.3)
+
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}"
+    )
+    command = "python benchmarks/import_1m.py " + " ".join(sys.argv[1:])
+    text = "\n".join([*lines, "", *checks])
+    print(text)
+    if args.write_docs:
+        write_docs(text, machine, command)
+
+
+def write_docs(text: str, machine: str, command: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    path.write_text(
+        "# Benchmarks\n\n"
+        "How fast a million-row file imports, next to the floors (the database's own bulk\n"
+        "load of the same file) and a peer tool. Each command runs in a process of its own;\n"
+        "times are wall-clock medians, including process start-up; the machine is shared and\n"
+        "noisy, so compare the ratios, which are taken within one run.\n\n"
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}, with\n\n"
+        f"    {command}\n\n"
+        f"{text}\n",
+        encoding="utf-8",
+    )
+
+
+if __name__ == "__main__":
+    main()
