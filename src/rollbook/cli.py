@@ -746,8 +746,9 @@ def demo_command(state: State, folder: Path) -> None:
         f"   The corrected numbers were kept; {result.second.changed_numbers} rows are in "
         "the changed-numbers report for the student system."
     )
-    url = state.url or "sqlite:///rollbook.db"
+    me = sys.argv[0] if sys.argv[0].endswith("rollbook") else "rollbook"
+    rb = f"{me} --db {state.url}" if state.url else me
     click.echo("Look around:")
-    click.echo(f"  rollbook --db {url} contacts list -a demo --search Lopez")
-    click.echo(f"  rollbook --db {url} contacts show -a demo {result.corrected[0]}")
-    click.echo(f"  rollbook --db {url} imports show -a demo {result.second.import_id}")
+    click.echo(f"  {rb} contacts list -a demo --search Lopez")
+    click.echo(f"  {rb} contacts show -a demo {result.corrected[0]}")
+    click.echo(f"  {rb} imports show -a demo {result.second.import_id}")
