@@ -4,15 +4,12 @@ reference rules can start from the same contacts and be compared on where they e
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from rollbook.importing.mapping import resolve_mapping
-from rollbook.importing.normalise import input_rows, normalise_batch
-from rollbook.importing.read import open_file
+from rollbook.fields import clean_cell, normalise_value
 from rollbook.importing.rules import InputRow, State
-from rollbook.model import AccountSettings, ContactState
+from rollbook.model import CLEAR, AccountSettings, Code, ContactState, FieldType, _Clear
 from rollbook.store import Store
 from rollbook.store import contacts as q
 from rollbook.store.accounts import settings_for
@@ -107,12 +104,31 @@ def snapshot(store: Store, slug: str) -> dict[int, ContactState]:
 
 
 def reference_rows(
-    path: Path, settings: AccountSettings, explicit: dict[str, str]
+    headers: list[str], cells: list[list[str]], settings: AccountSettings, explicit: dict[str, str]
 ) -> list[InputRow]:
-    """The file as the reference reads it: the engine's reader and normalisers, then rows."""
-    source = open_file(path)
-    mapping = resolve_mapping(source.headers, settings, explicit=explicit)
-    rows: list[InputRow] = []
-    for batch in source.batches():
-        rows.extend(input_rows(normalise_batch(batch, mapping, settings), settings))
+    """A file's rows as the reference reads them, cell by cell with the scalar normalisers —
+    not the engine's reader and vectorised ones."""
+    rows = []
+    for number, record in enumerate(cells, start=2):
+        changes: dict[str, str | _Clear] = {}
+        invalid: dict[str, Code] = {}
+        for header, raw in zip(headers, record, strict=True):
+            f = settings.field(explicit[header])
+            cell = clean_cell(raw)
+            if cell is None:
+                continue
+            if cell is CLEAR:
+                if f.type is FieldType.ID:
+                    invalid[f.key] = f.invalid_code
+                else:
+                    changes[f.key] = CLEAR
+                continue
+            assert isinstance(cell, str)
+            value = normalise_value(f, cell, settings.region)
+            if value is None:
+                invalid[f.key] = f.invalid_code
+            else:
+                changes[f.key] = value
+        if changes or invalid:
+            rows.append(InputRow(number, changes, invalid))
     return rows

@@ -1,9 +1,10 @@
 """Writing a batch's plan through the store, set-based.
 
-Order matters only for the unique phone and CRM ID: contacts whose phone or CRM ID the batch
-changes first let go of them, then every changed contact gets its final values, then the new
-contacts are inserted. The plan's final state is consistent (the rules saw to that), so no
-statement trips the unique indexes half-way, even when a batch swaps two contacts' numbers.
+Order matters only for the unique phone and CRM ID: contacts whose phone or CRM ID moves within
+the batch (rows decided one by one can pass a number from one contact to another, even swap two)
+first let go of it, then every changed contact gets its final values, then the new contacts are
+inserted. The plan's final state is consistent — the rules saw to that — so no statement trips
+the unique indexes half-way.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.plan import BatchPlan
-from rollbook.importing.rules import Decision
-from rollbook.model import AccountSettings, ContactState, Source, Status
+from rollbook.model import AccountSettings, Source
+from rollbook.store import bulk
 from rollbook.store import contacts as store
 
 
@@ -30,79 +32,76 @@ class ImportContext:
     preview: bool = False
 
 
-def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tuple[str, int]]:
-    """Write ``plan``. Returns the phones that became former phones, with their contact."""
-    account_id = ctx.settings.account_id
-    # Who wrote each contact's phone last in this batch, and the history it leaves behind.
-    phone_written = {
-        d.contact_id
-        for d in plan.decisions
-        if d.status is Status.UPDATED and "phone" in d.values and d.contact_id is not None
-    }
-    phone_meta = store.phone_meta(conn, account_id, phone_written & set(plan.before))
-    history: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    bases: list[tuple[int, str]] = []
-    created: dict[int, int] = {}  # contact id -> the row that created it, in row order
-    for d in plan.decisions:
-        if d.contact_id is None or d.status is Status.SKIPPED:
-            continue
-        cid = d.contact_id
-        if d.status is Status.CREATED:
-            created[cid] = d.row
-            phone_meta[cid] = _meta(ctx, d.row) if d.values.get("phone") else _no_meta()
-            continue
-        bases.extend((cid, key) for key in d.drop_bases)
-        if d.status is Status.UNCHANGED:
-            continue
-        events.append(_event(ctx, cid, d))
-        if "phone" in d.values:
-            old_phone = d.old.get("phone")
-            if old_phone is not None:
-                history.append(_history_row(account_id, cid, old_phone, phone_meta[cid], ctx.at))
-            phone_meta[cid] = _meta(ctx, d.row) if d.values["phone"] else _no_meta()
-
-    changed = {cid: c for cid, c in plan.after.items() if cid not in created}
-    for column in ("phone", "crm_id"):
-        moving = [
-            cid
-            for cid, c in changed.items()
-            if c.values.get(column) != plan.before[cid].values.get(column)
-        ]
-        store.release_unique_values(conn, account_id, moving, column)
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for cid, c in changed.items():
-        row = {"id": cid, **store.to_columns(c.values, ctx.settings), "updated_at": ctx.at}
-        if cid in phone_written:
-            row.update(phone_meta[cid])
-        by_shape.setdefault(tuple(row), []).append(row)
-    for rows in by_shape.values():
-        store.update_contacts(conn, rows)
-    store.insert_contacts(
-        conn,
-        [_new_row(ctx, cid, row, plan.after[cid], phone_meta[cid]) for cid, row in created.items()],
+def custom_json(frame: pl.DataFrame, settings: AccountSettings) -> pl.Series:
+    """The custom fields of each row as the JSON object the store keeps (set fields only)."""
+    keys = [f.key for f in settings.fields if not f.builtin]
+    if not keys:
+        return pl.Series("custom", ["{}"] * frame.height, dtype=pl.String)
+    encoded = frame.select(pl.struct(keys).struct.json_encode().alias("custom"))["custom"]
+    # Leave out the fields that are not set: {"a":null,"b":"x"} -> {"b":"x"}
+    return (
+        encoded.str.replace_all(r'"[a-z][a-z0-9_]*":null,?', "")
+        .str.replace(r",\}$", "}")
+        .alias("custom")
     )
-    store.drop_bases(conn, bases)
-    store.insert_phone_history(conn, history)
-    store.insert_events(conn, events)
-    return [(h["phone"], h["contact_id"]) for h in history]
 
 
-def _event(ctx: ImportContext, cid: int, d: Decision) -> dict[str, Any]:
-    return {
-        "account_id": ctx.settings.account_id,
-        "contact_id": cid,
-        "at": ctx.at,
-        "source": Source.IMPORT.value,
-        "actor": ctx.actor,
-        "import_id": ctx.import_id,
-        "row": d.row,
-        "reason": None,
-        "changes": {k: [d.old.get(k), v] for k, v in d.values.items()},
-    }
+def _store_columns(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    """Canonical values -> the store's columns (flags as booleans, custom as JSON)."""
+    return frame.with_columns(
+        (pl.col("opted_out") == "true").alias("opted_out"),
+        (pl.col("archived") == "true").alias("archived"),
+        custom_json(frame, settings),
+    )
 
 
-def _meta(ctx: ImportContext, row: int) -> dict[str, Any]:
+def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tuple[str, int]]:
+    """Write ``plan``. Returns (phone, contact) for every number that went into a history."""
+    settings = ctx.settings
+    account_id = settings.account_id
+    for column, ids in plan.moving.items():
+        store.release_unique_values(conn, account_id, ids, column)
+
+    # The history entry of each replaced phone: since when, from where, why it was there.
+    meta = store.phone_meta(
+        conn, account_id, {cid for cid, _, _ in plan.former_phones} - set(plan.created["id"])
+    )
+    for cid, row in plan.created.select("id", "created_row").iter_rows():
+        meta[cid] = _import_meta(ctx, row)
+    history = []
+    for cid, phone, row in plan.former_phones:
+        history.append(_history_row(account_id, cid, phone, meta[cid], ctx.at))
+        meta[cid] = _import_meta(ctx, row)
+
+    bulk.update_contacts(
+        conn,
+        _store_columns(plan.updated, settings),
+        at=ctx.at,
+        source=Source.IMPORT.value,
+        import_id=ctx.import_id,
+    )
+    bulk.insert_contacts(
+        conn,
+        _store_columns(plan.created, settings),
+        account_id=account_id,
+        at=ctx.at,
+        source=Source.IMPORT.value,
+        actor=ctx.actor,
+        import_id=ctx.import_id,
+    )
+    bulk.delete_bases(conn, plan.dropped_bases)
+    bulk.insert_history(conn, history)
+    bulk.insert_events(
+        conn,
+        [
+            (account_id, cid, ctx.at, Source.IMPORT.value, ctx.actor, ctx.import_id, row, changes)
+            for cid, row, changes in plan.events
+        ],
+    )
+    return [(phone, cid) for cid, phone, _ in plan.former_phones]
+
+
+def _import_meta(ctx: ImportContext, row: int) -> dict[str, Any]:
     return {
         "phone_since": ctx.at,
         "phone_source": Source.IMPORT.value,
@@ -112,38 +111,17 @@ def _meta(ctx: ImportContext, row: int) -> dict[str, Any]:
     }
 
 
-def _no_meta() -> dict[str, Any]:
-    return dict.fromkeys(store.PHONE_META)
-
-
 def _history_row(
     account_id: int, cid: int, phone: str, meta: dict[str, Any], at: datetime
-) -> dict[str, Any]:
-    return {
-        "account_id": account_id,
-        "contact_id": cid,
-        "phone": phone,
-        "valid_from": meta.get("phone_since"),
-        "valid_to": at,
-        "source": meta.get("phone_source"),
-        "reason": meta.get("phone_reason"),
-        "import_id": meta.get("phone_import_id"),
-        "row": meta.get("phone_row"),
-    }
-
-
-def _new_row(
-    ctx: ImportContext, cid: int, row: int, c: ContactState, meta: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "account_id": ctx.settings.account_id,
-        **store.to_columns(c.values, ctx.settings),
-        "created_at": ctx.at,
-        "created_source": Source.IMPORT.value,
-        "created_by": ctx.actor,
-        "created_import_id": ctx.import_id,
-        "created_row": row,
-        "updated_at": ctx.at,
-        **meta,
-    }
+) -> tuple[Any, ...]:
+    return (
+        account_id,
+        cid,
+        phone,
+        meta.get("phone_since"),
+        at,
+        meta.get("phone_source"),
+        meta.get("phone_reason"),
+        meta.get("phone_import_id"),
+        meta.get("phone_row"),
+    )

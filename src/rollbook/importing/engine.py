@@ -1,9 +1,10 @@
 """One import, start to finish, inside the caller's transaction:
 ``read → map → normalise → plan → apply → report``, a batch at a time.
 
-Memory stays bounded by the batch size and the account's key index: rows are read, planned,
-written and reported batch by batch; what is kept across batches is the key index, the counts,
-and a few integers per row for the changed-numbers report and the import's label.
+Memory stays bounded by the batch size and a few integers per row: rows are read, planned,
+written and reported batch by batch. What is kept across batches is the flag index (hashes of
+the account's keys, see ``flags.py``), the counts, and per row that found its contact its id and
+phones (for the changed-numbers report and the import's label).
 """
 
 from __future__ import annotations
@@ -18,26 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.apply import ImportContext, apply_plan
-from rollbook.importing.index import KeyIndex
+from rollbook.importing.flags import FlagIndex
+from rollbook.importing.keys import phone_number_series
 from rollbook.importing.mapping import FileMapping
-from rollbook.importing.messages import MessageContext, row_message
+from rollbook.importing.messages import MessageContext
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
-from rollbook.importing.plan import plan_batch
+from rollbook.importing.plan import Repeats, plan_batch
 from rollbook.importing.read import SourceFile
-from rollbook.model import ImportCounts, Status
+from rollbook.model import BIRTH_DATE_KEY, Code, ImportCounts, Status
 from rollbook.store import imports as store_imports
 from rollbook.store.contacts import PHONE_META, ContactIds, chunks
 from rollbook.store.schema import contacts
 
-#: Rows per batch: large enough for set-based writes, small enough to bound memory.
+#: Rows per batch: large enough for set-based work, small enough to bound memory.
 BATCH_ROWS = 50_000
-REPORT_SCHEMA = {
-    "row": pl.Int64,
-    "status": pl.String,
-    "codes": pl.String,
-    "contact_id": pl.Int64,
-    "message": pl.String,
-}
 
 Progress = Callable[[int, int], None]
 
@@ -54,17 +49,13 @@ class EngineResult:
     report: list[pl.DataFrame] = field(default_factory=list)
 
 
-@dataclass
-class _Repeats:
-    crm_rows: dict[str, list[int]]
-    id_rows: dict[str, list[int]]
-    total_rows: int
-
-
-def _find_repeats(source: SourceFile, mapping: FileMapping, ctx: ImportContext) -> _Repeats:
-    """The first pass over the file: which CRM IDs and ids appear in more than one row."""
+def find_repeats(
+    source: SourceFile, mapping: FileMapping, ctx: ImportContext
+) -> tuple[Repeats, int]:
+    """The first pass over the file: which CRM IDs and ids appear in more than one row (and how
+    many rows there are, for the progress bar)."""
     keys = frozenset({"crm_id", "id"}) & set(mapping.fields)
-    seen: dict[str, dict[str, list[int]]] = {k: defaultdict(list) for k in keys}
+    seen: dict[str, list[pl.DataFrame]] = defaultdict(list)
     total = 0
     for batch in source.batches(BATCH_ROWS):
         total += batch.cells.height + len(batch.bad_rows)
@@ -72,13 +63,23 @@ def _find_repeats(source: SourceFile, mapping: FileMapping, ctx: ImportContext) 
             continue
         nb = normalise_batch(batch, mapping, ctx.settings, only=keys)
         for key in keys:
-            frame = nb.frame.select("row", key).filter(
-                pl.col(key).is_not_null() & (pl.col(key) != CLEAR_MARK)
+            seen[key].append(
+                nb.frame.select("row", pl.col(key).alias("value")).filter(
+                    pl.col("value").is_not_null() & (pl.col("value") != CLEAR_MARK)
+                )
             )
-            for row, value in frame.iter_rows():
-                seen[key][value].append(row)
-    repeated = {k: {v: rows for v, rows in seen[k].items() if len(rows) > 1} for k in keys}
-    return _Repeats(repeated.get("crm_id", {}), repeated.get("id", {}), total)
+    repeated: dict[str, dict[str, list[int]]] = {}
+    for key in ("crm_id", "id"):
+        if not seen[key]:
+            repeated[key] = {}
+            continue
+        values = pl.concat(seen[key])
+        twice = values.filter(pl.col("value").is_duplicated())
+        repeated[key] = {
+            v: rows
+            for v, rows in twice.group_by("value").agg(pl.col("row").sort().head(6)).iter_rows()
+        }
+    return Repeats(repeated["crm_id"], repeated["id"]), total
 
 
 def run_import(
@@ -92,77 +93,113 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
 ) -> EngineResult:
     settings = ctx.settings
-    repeats = _find_repeats(source, mapping, ctx)
-    index = KeyIndex.load(conn, settings)
-    new_ids = ContactIds(conn, block=min(batch_rows, 1000))
+    repeats, total = find_repeats(source, mapping, ctx)
     messages = MessageContext(
         settings,
         {key: mapping.header_of(key) for key in mapping.fields},
         repeats.crm_rows,
         repeats.id_rows,
     )
+    new_ids = ContactIds(conn, block=min(batch_rows, 1000))
+    flag_index = FlagIndex()
     counts = ImportCounts()
     done = blank = 0
     report: list[pl.DataFrame] = []
-    file_phones: list[tuple[int, int, str]] = []
-    labelled: list[int] = []
+    found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
+    ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
+    labelled: list[pl.Series] = []
     if progress:
-        progress(0, repeats.total_rows)
+        progress(0, total)
     for seq, batch in enumerate(source.batches(batch_rows)):
         nb = normalise_batch(batch, mapping, settings)
-        plan = plan_batch(
-            conn, settings, index, nb, set(repeats.crm_rows), set(repeats.id_rows), new_ids
-        )
+        plan = plan_batch(conn, settings, nb, repeats, new_ids.take, flag_index, messages)
         former = apply_plan(conn, ctx, plan)
-        index.update(plan.after.values(), former)
-        records = []
-        for d, row in zip(plan.decisions, plan.rows, strict=True):
-            counts.add(d.status, d.codes)
-            # A preview cannot know the id a new contact will get (ids are never handed out
-            # twice, and on PostgreSQL a rolled-back transaction does not give them back).
-            shown_id = None if ctx.preview and d.status is Status.CREATED else d.contact_id
-            records.append(
-                (
-                    d.row,
-                    d.status.value,
-                    ";".join(c.value for c in d.codes) or None,
-                    shown_id,
-                    row_message(d, row, messages),
-                )
+        flag_index.update(
+            plan.changed_keys.select(
+                "id",
+                "email",
+                "first_name",
+                "last_name",
+                pl.col(BIRTH_DATE_KEY)
+                if settings.has_birth_date
+                else pl.lit(None, pl.String).alias(BIRTH_DATE_KEY),
+            ),
+            pl.DataFrame(former, schema={"phone": pl.String, "id": pl.Int64}, orient="row"),
+        )
+        outcomes = plan.outcomes
+        if ctx.preview:  # a preview cannot know the ids new contacts will get
+            outcomes = outcomes.with_columns(
+                pl.when(pl.col("status") == Status.CREATED.value)
+                .then(pl.lit(None, pl.Int64))
+                .otherwise(pl.col("contact_id"))
+                .alias("contact_id")
             )
-            if d.status is not Status.SKIPPED and d.contact_id is not None:
-                labelled.append(d.contact_id)
-        chunk = pl.DataFrame(records, schema=REPORT_SCHEMA, orient="row")
-        if chunk.height:
-            store_imports.write_report_chunk(conn, ctx.import_id, seq, chunk)
+        _count(counts, outcomes)
+        if outcomes.height:
+            store_imports.write_report_chunk(conn, ctx.import_id, seq, outcomes)
             if keep_report:
-                report.append(chunk)
-        file_phones.extend(plan.file_phones)
+                report.append(outcomes)
+        found.append(
+            plan.file_phones.select(
+                "row",
+                "contact_id",
+                phone_number_series(plan.file_phones["phone"]).alias("file"),
+                phone_number_series(plan.file_phones["start"]).alias("start"),
+            )
+        )
+        for part in (plan.created, plan.updated):
+            ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
+        labelled.append(plan.labelled)
         blank += nb.blank_rows
         done += len(nb)
         if progress:
-            progress(done, repeats.total_rows)
+            progress(done, total)
 
     label = None
-    if labelled:
+    ids = pl.concat(labelled) if labelled else pl.Series([], dtype=pl.Int64)
+    if ids.len():
         label = f"import-{ctx.import_id}"
         label_id = store_imports.create_label(
             conn, settings.account_id, label, ctx.at, ctx.import_id
         )
-        store_imports.add_to_label(conn, label_id, store_imports.id_ranges(pl.Series(labelled)))
-    changed = _changed_numbers(conn, ctx, file_phones)
+        store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
+    changed = _changed_numbers(conn, ctx, found, ends)
     store_imports.insert_changed_numbers(conn, changed)
     return EngineResult(counts, done, blank, label, changed, report)
 
 
+def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:
+    for status, n in outcomes.group_by("status").len().iter_rows():
+        counts.statuses[Status(status)] += n
+    codes = outcomes.select(pl.col("codes").str.split(";")).explode("codes").drop_nulls()
+    for code, n in codes.group_by("codes").len().iter_rows():
+        counts.codes[Code(code)] += n
+
+
 def _changed_numbers(
-    conn: Connection, ctx: ImportContext, file_phones: list[tuple[int, int, str]]
+    conn: Connection, ctx: ImportContext, found: list[pl.DataFrame], ends: list[pl.DataFrame]
 ) -> list[dict[str, Any]]:
-    """Rows that identified a contact whose phone, after the import, differs from the file's."""
-    if not file_phones:
+    """Rows that found a contact whose phone, after the import, differs from the file's: the
+    contact's last phone in this import if the import changed it, else the phone it had."""
+    if not found:
         return []
-    ids = sorted({cid for _, cid, _ in file_phones})
-    now: dict[int, Any] = {}
+    end = pl.concat(ends).unique("id", keep="last")
+    rows = (
+        pl.concat(found)
+        .join(end, left_on="contact_id", right_on="id", how="left")
+        .with_columns(
+            pl.when(pl.col("contact_id").is_in(end["id"].implode()))
+            .then(pl.col("end"))
+            .otherwise(pl.col("start"))
+            .alias("now")
+        )
+        .filter(~pl.col("now").eq_missing(pl.col("file")))
+        .sort("row")
+    )
+    if rows.is_empty():
+        return []
+    ids = sorted(set(rows["contact_id"].to_list()))
+    details: dict[int, Any] = {}
     cols = [
         contacts.c.id,
         contacts.c.crm_id,
@@ -175,25 +212,20 @@ def _changed_numbers(
         q = sa.select(*cols).where(
             contacts.c.account_id == ctx.settings.account_id, contacts.c.id.in_(part)
         )
-        now.update({r.id: r for r in conn.execute(q)})
-    rows = []
-    for row, cid, phone in file_phones:
-        c = now.get(cid)
-        if c is None or c.phone == phone:
-            continue
-        rows.append(
-            {
-                "import_id": ctx.import_id,
-                "row": row,
-                "contact_id": cid,
-                "crm_id": c.crm_id,
-                "first_name": c.first_name,
-                "last_name": c.last_name,
-                "file_phone": phone,
-                "current_phone": c.phone,
-                "phone_since": c.phone_since,
-                "phone_source": c.phone_source,
-                "phone_reason": c.phone_reason,
-            }
-        )
-    return rows
+        details.update({r.id: r for r in conn.execute(q)})
+    return [
+        {
+            "import_id": ctx.import_id,
+            "row": row,
+            "contact_id": cid,
+            "crm_id": details[cid].crm_id,
+            "first_name": details[cid].first_name,
+            "last_name": details[cid].last_name,
+            "file_phone": f"+{file}",
+            "current_phone": details[cid].phone,
+            "phone_since": details[cid].phone_since,
+            "phone_source": details[cid].phone_source,
+            "phone_reason": details[cid].phone_reason,
+        }
+        for row, cid, file in rows.select("row", "contact_id", "file").iter_rows()
+    ]

@@ -150,10 +150,13 @@ def _person(values: Mapping[str, str | None]) -> str | None:
 
 
 def _names_agree(contact: ContactState, changes: Changes) -> bool:
-    """Case and spacing ignored; a blank side agrees."""
+    """Case and spacing ignored; a blank side agrees. A name the row clears (UNSET) is not
+    blank: it disagrees with any name the contact has — clearing a name is not agreeing to it."""
     for key in ("first_name", "last_name"):
         mine, theirs = changes.get(key), contact.values.get(key)
-        if isinstance(mine, str) and theirs and name_key(mine) != name_key(theirs):
+        if mine is None or not theirs:
+            continue
+        if mine is CLEAR or name_key(mine) != name_key(theirs):  # type: ignore[arg-type]
             return False
     return True
 
@@ -211,7 +214,11 @@ def decide_row(state: State, row: InputRow, settings: AccountSettings) -> Decisi
             holder = state.by_crm_id(crm_id)
             if holder is not None and holder != target:
                 return skip(Code.CRM_ID_CONFLICT, target, other=holder)
-            crm_via_alias = holder == target and state.contacts[target].values["crm_id"] != crm_id
+            theirs = state.contacts[target].values["crm_id"]
+            if holder is None and theirs is not None:
+                # A CRM ID nobody has names a new contact; the id's contact has another one.
+                return skip(Code.CRM_ID_CONFLICT, target, other=None)
+            crm_via_alias = holder == target and theirs != crm_id
     elif crm_id is not None:
         target = state.by_crm_id(crm_id)
         crm_via_alias = target is not None and state.contacts[target].values["crm_id"] != crm_id
@@ -223,7 +230,10 @@ def decide_row(state: State, row: InputRow, settings: AccountSettings) -> Decisi
     if target is None:
         return _decide_new(state, row, settings, phone)
 
-    # 4. Platform edits are sticky: the three-way rule, field by field.
+    # 4. Platform edits are sticky: the three-way rule, field by field. A row found by the
+    # platform id is the platform's own data (an export, a clean-up sheet), not the student
+    # system catching up: its values equal to the platform's keep the bases.
+    by_platform_id = isinstance(raw_id, str)
     contact = state.contacts[target]
     written: dict[str, str | None] = {}
     old: dict[str, str | None] = {}
@@ -241,7 +251,7 @@ def decide_row(state: State, row: InputRow, settings: AccountSettings) -> Decisi
             if has_base:
                 drop.append(key)
         elif change == current:
-            if has_base:
+            if has_base and not by_platform_id:
                 drop.append(key)
         elif has_base and contact.bases[key] is not None and change == contact.bases[key]:
             kept.append(key)

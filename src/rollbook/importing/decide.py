@@ -1,0 +1,255 @@
+"""The rules of ``rules.decide_row`` as Polars expressions, for rows that depend on nothing but
+the batch's start: identification, required fields, the three-way rule, the unique phone.
+
+Columns in: ``row``, the mapped fields (null: not given; ``CLEAR_MARK``: UNSET), ``idv`` (the
+id), ``crm``, ``ph`` (the CRM ID and phone, when set). Columns out: each row's contact
+(``target``) with its current values as ``cur:<field>``, and for decided rows ``status``,
+``skip_code``, ``out_of_sync``, ``contact_id``, ``other`` and per field ``w:`` (written),
+``k:`` (kept: the file still has the base), ``d:`` (base dropped), ``n:`` (the new value).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rollbook.fields import name_key_series
+from rollbook.importing.lookup import Candidates, base_column, has_base_column
+from rollbook.importing.normalise import CLEAR_MARK
+from rollbook.model import AccountSettings, Code, Status
+from rollbook.store.schema import contacts
+
+STR = pl.String
+
+
+def given(name: str) -> pl.Expr:
+    """A set value: null where the cell was empty or said UNSET."""
+    col = pl.col(name)
+    return pl.when(col == CLEAR_MARK).then(pl.lit(None, STR)).otherwise(col)
+
+
+_IDENTIFY_COLUMNS = (
+    "resolved",
+    "id_target",
+    "crm_holder",
+    "phone_owner",
+    "owner_first",
+    "owner_last",
+    "target",
+    "unknown",
+    "conflict",
+    "names_differ",
+    "via_alias",
+)
+
+
+def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
+    """Each row's contact (``target``) and the facts identification needs, as columns."""
+    frame = frame.drop(
+        [col for col in frame.columns if col.startswith("cur:") or col in _IDENTIFY_COLUMNS]
+    )
+    redirects = pl.DataFrame(
+        {"idv": list(c.redirects), "resolved": list(c.redirects.values())},
+        schema={"idv": pl.Int64, "resolved": pl.Int64},
+    )
+    holders = pl.concat(
+        [
+            c.frame.select(
+                pl.col("crm_id").alias("crm"), pl.col("id").alias("crm_holder")
+            ).drop_nulls(),
+            pl.DataFrame(
+                {"crm": list(c.aliases), "crm_holder": list(c.aliases.values())},
+                schema={"crm": STR, "crm_holder": pl.Int64},
+            ),
+        ]
+    )
+    owners = c.frame.select(
+        pl.col("phone").alias("ph"),
+        pl.col("id").alias("phone_owner"),
+        pl.col("first_name").alias("owner_first"),
+        pl.col("last_name").alias("owner_last"),
+    ).drop_nulls("ph")
+    frame = (
+        frame.join(redirects, on="idv", how="left")
+        .with_columns(pl.coalesce("resolved", "idv").alias("resolved"))
+        .join(
+            c.frame.select(pl.col("id").alias("id_target")),
+            left_on="resolved",
+            right_on="id_target",
+            how="left",
+            coalesce=False,
+        )
+        .join(holders, on="crm", how="left")
+        .join(owners, on="ph", how="left")
+        .sort("i")
+    )
+    has_id, has_crm = pl.col("idv").is_not_null(), pl.col("crm").is_not_null()
+    agree = _agrees("first_name", "owner_first") & _agrees("last_name", "owner_last")
+    frame = frame.with_columns(
+        (has_id & pl.col("id_target").is_null()).alias("unknown"),
+        (~has_id & ~has_crm & pl.col("phone_owner").is_not_null() & ~agree).alias("names_differ"),
+        pl.when(has_id)
+        .then(pl.col("id_target"))
+        .when(has_crm)
+        .then(pl.col("crm_holder"))
+        .when(pl.col("phone_owner").is_not_null() & agree)
+        .then(pl.col("phone_owner"))
+        .alias("target"),
+    )
+    current = c.frame.rename({col: f"cur:{col}" for col in c.frame.columns if col != "id"})
+    frame = frame.join(current, left_on="target", right_on="id", how="left").sort("i")
+    holder, theirs = pl.col("crm_holder"), pl.col("cur:crm_id")
+    return frame.with_columns(
+        # The id's contact, but the CRM ID is another contact's — or nobody's (a new contact)
+        # while the id's contact has a CRM ID of its own.
+        (
+            has_id
+            & pl.col("id_target").is_not_null()
+            & has_crm
+            & (
+                (holder.is_not_null() & (holder != pl.col("id_target")))
+                | (holder.is_null() & theirs.is_not_null())
+            )
+        )
+        .fill_null(False)
+        .alias("conflict"),
+        # The row's CRM ID is one merged into its contact: it names the contact, it is not a
+        # new value for the contact's CRM ID.
+        (
+            pl.col("target").is_not_null()
+            & has_crm
+            & (holder == pl.col("target"))
+            & ~theirs.eq_missing(pl.col("crm"))
+        )
+        .fill_null(False)
+        .alias("via_alias"),
+    )
+
+
+def _agrees(mine: str, theirs: str) -> pl.Expr:
+    """Names agree: case and spacing ignored; a blank side agrees; a name the row clears
+    (UNSET) disagrees with any name the contact has."""
+    a = given(mine).map_batches(name_key_series, return_dtype=STR)
+    b = pl.col(theirs).map_batches(name_key_series, return_dtype=STR)
+    return pl.col(mine).is_null() | b.is_null() | (a == b).fill_null(False)
+
+
+def refers_to_new_ids(conn: Connection, frame: pl.DataFrame) -> bool:
+    """Does a row name an id no contact has yet, but one this batch may give out? Then the whole
+    batch is decided one by one, handing out real ids as it goes (it never happens with files
+    that come from a student system)."""
+    unknown = frame.filter(pl.col("live") & pl.col("unknown"))["idv"]
+    if unknown.is_empty():
+        return False
+    top = conn.execute(sa.select(sa.func.max(contacts.c.id))).scalar() or 0
+    return bool((unknown > top).any())
+
+
+def entangled(frame: pl.DataFrame) -> pl.Expr:
+    """Rows that share a contact, a phone or a CRM ID with another live row of the batch."""
+    live = frame.filter("live")
+    keyed = []
+    for key, prefix in (
+        ("target", "t"),
+        ("id_target", "t"),
+        ("crm_holder", "t"),
+        ("phone_owner", "t"),
+        ("ph", "p"),
+        ("cur:phone", "p"),
+        ("crm", "c"),
+        ("cur:crm_id", "c"),
+    ):
+        keyed.append(
+            live.filter(pl.col(key).is_not_null()).select(
+                "i", pl.format("{}:{}", pl.lit(prefix), pl.col(key).cast(STR)).alias("key")
+            )
+        )
+    keys = pl.concat(keyed).unique()
+    shared = keys.filter(pl.col("key").is_duplicated())["i"].unique()
+    return pl.col("i").is_in(shared.implode())
+
+
+def decide_in_columns(
+    rows: pl.DataFrame, settings: AccountSettings, fields: list[str]
+) -> pl.DataFrame:
+    """Steps 2–5 of the rules for rows that depend on nothing but the batch's start."""
+    writable = [k for k in fields if k != "id"]
+    by_platform_id = pl.col("idv").is_not_null()
+    exprs: list[pl.Expr] = []
+    for key in writable:
+        v, cur = pl.col(key), pl.col(f"cur:{key}")
+        has_base = pl.col(f"cur:{has_base_column(key)}").fill_null(False)
+        base = pl.col(f"cur:{base_column(key)}")
+        skip_field = pl.lit(False) if key != "crm_id" else pl.col("via_alias")
+        stated = v.is_not_null() & ~skip_field
+        clear = stated & (v == CLEAR_MARK)
+        value = stated & (v != CLEAR_MARK)
+        cleared = pl.lit(settings.field(key).cleared_value, STR)
+        same = v.eq_missing(cur)
+        kept = value & ~same & has_base & base.is_not_null() & (v == base)
+        write = (clear & ~cur.eq_missing(cleared)) | (value & ~same & ~kept)
+        exprs += [
+            write.alias(f"w:{key}"),
+            kept.alias(f"k:{key}"),
+            # A row found by the platform id is the platform's own data, not the student
+            # system catching up: equal values keep their bases there.
+            (has_base & (clear | (value & same & ~by_platform_id) | write)).alias(f"d:{key}"),
+            pl.when(clear).then(cleared).otherwise(v).alias(f"n:{key}"),
+        ]
+    rows = rows.with_columns(exprs)
+    wrote = pl.any_horizontal([pl.col(f"w:{k}") for k in writable] or [pl.lit(False)])
+    kept_any = pl.any_horizontal([pl.col(f"k:{k}") for k in writable] or [pl.lit(False)])
+    existing = pl.col("target").is_not_null()
+    phone_clash = (
+        pl.col("w:phone")
+        & pl.col("n:phone").is_not_null()
+        & pl.col("phone_owner").is_not_null()
+        & (pl.col("phone_owner") != pl.col("target"))
+        if "phone" in writable
+        else pl.lit(False)
+    )
+    missing = [
+        ~(pl.col(k).is_not_null() & (pl.col(k) != CLEAR_MARK)) if k in fields else pl.lit(True)
+        for k in settings.required
+    ]
+    blank = pl.any_horizontal(missing) if missing else pl.lit(False)
+    new_clash = pl.col("ph").is_not_null() & pl.col("phone_owner").is_not_null()
+    skip_code = (
+        pl.when(pl.col("unknown"))
+        .then(pl.lit(Code.UNKNOWN_ID.value))
+        .when(pl.col("conflict"))
+        .then(pl.lit(Code.CRM_ID_CONFLICT.value))
+        .when(pl.col("names_differ"))
+        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
+        .when(existing & phone_clash)
+        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
+        .when(~existing & blank)
+        .then(pl.lit(Code.BLANK_REQUIRED.value))
+        .when(~existing & new_clash)
+        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
+    )
+    return rows.with_columns(skip_code.alias("skip_code")).with_columns(
+        pl.when(pl.col("skip_code").is_not_null())
+        .then(pl.lit(Status.SKIPPED.value))
+        .when(~existing)
+        .then(pl.lit(Status.CREATED.value))
+        .when(wrote)
+        .then(pl.lit(Status.UPDATED.value))
+        .otherwise(pl.lit(Status.UNCHANGED.value))
+        .alias("status"),
+        (kept_any & pl.col("skip_code").is_null() & existing).alias("out_of_sync"),
+        pl.when(
+            pl.col("unknown")
+            | pl.col("names_differ")
+            | (~existing & pl.col("skip_code").is_not_null())
+        )
+        .then(pl.lit(None, pl.Int64))
+        .otherwise(pl.col("target"))
+        .alias("contact_id"),
+        pl.when(pl.col("conflict"))
+        .then(pl.col("crm_holder"))
+        .when(pl.col("names_differ") | phone_clash | new_clash)
+        .then(pl.col("phone_owner"))
+        .alias("other"),
+    )

@@ -1,0 +1,156 @@
+"""Finding a batch's candidates in the database: the contacts its rows can identify or clash with.
+
+One query per kind of key and batch — ids (through merged-id redirects), CRM IDs (through
+aliases), phones — each returning whole contacts with their exact current values and bases.
+The rows' own targets come first; phones are looked up only where the target does not already
+explain them (a re-import's phones are its contacts' own), so an unchanged re-import reads each
+contact once.
+
+The result, ``Candidates``, is a frame with one row per contact: ``id``, every field by its key
+as a canonical string, and for every field ``base:<key>`` and ``has_base:<key>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+from sqlalchemy.engine import Connection
+
+from rollbook.model import AccountSettings, ContactState, FieldType
+from rollbook.store import bulk
+
+
+def base_column(key: str) -> str:
+    return f"base:{key}"
+
+
+def has_base_column(key: str) -> str:
+    return f"has_base:{key}"
+
+
+def value_keys(settings: AccountSettings) -> list[str]:
+    """Every field a contact stores (all but the platform id)."""
+    return [f.key for f in settings.fields if f.type is not FieldType.ID]
+
+
+@dataclass
+class Candidates:
+    frame: pl.DataFrame
+    aliases: dict[str, int] = field(default_factory=dict)  # crm id -> contact (merged ones)
+    redirects: dict[int, int] = field(default_factory=dict)  # merged id -> survivor
+
+    @property
+    def ids(self) -> set[int]:
+        return set(self.frame["id"].to_list())
+
+    def states(self, ids: Iterable[int], settings: AccountSettings) -> list[ContactState]:
+        """The contacts ``ids`` as the reference rules hold them."""
+        keys = value_keys(settings)
+        wanted = self.frame.filter(pl.col("id").is_in(list(ids)))
+        states = []
+        for record in wanted.iter_rows(named=True):
+            bases = {k: record[base_column(k)] for k in keys if record[has_base_column(k)]}
+            states.append(ContactState(record["id"], {k: record[k] for k in keys}, bases))
+        return states
+
+
+def empty_frame(settings: AccountSettings) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {"id": pl.Int64()}
+    for k in value_keys(settings):
+        schema[k] = pl.String()
+    for k in value_keys(settings):
+        schema[base_column(k)] = pl.String()
+        schema[has_base_column(k)] = pl.Boolean()
+    return pl.DataFrame(schema=schema)
+
+
+class Lookup:
+    """The batch's queries, and the candidates gathered so far."""
+
+    def __init__(self, conn: Connection, settings: AccountSettings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.found = empty_frame(settings)
+        self.aliases: dict[str, int] = {}
+        self.redirects: dict[int, int] = {}
+
+    def _add(self, raw: pl.DataFrame) -> None:
+        if raw.is_empty():
+            return
+        raw = raw.filter(~pl.col("id").is_in(self.found["id"].implode()))
+        if raw.is_empty():
+            return
+        self.found = pl.concat([self.found, self._decode(raw)], how="vertical")
+
+    def _decode(self, raw: pl.DataFrame) -> pl.DataFrame:
+        """Rows as the store holds them → canonical strings, bases alongside."""
+        settings = self.settings
+        custom = [f.key for f in settings.fields if not f.builtin]
+        columns: list[pl.Expr] = [pl.col("id")]
+        for key in ("crm_id", "first_name", "last_name", "email", "phone"):
+            columns.append(pl.col(key))
+        for key in ("opted_out", "archived"):
+            columns.append(
+                pl.when(pl.col(key)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(key)
+            )
+        frame = raw.select(columns)
+        if custom:
+            decoded = raw.select(
+                pl.col("custom").str.json_decode(pl.Struct({k: pl.String for k in custom}))
+            ).unnest("custom")
+            frame = pl.concat([frame, decoded], how="horizontal")
+        bases = bulk.bases_of(self.conn, settings.account_id, raw["id"].to_list())
+        keys = value_keys(settings)
+        extra: list[pl.Series] = []
+        for k in keys:
+            mine = bases.filter(pl.col("field") == k)
+            has = raw["id"].is_in(mine["contact_id"].implode())
+            base = raw.select("id").join(
+                mine.select(pl.col("contact_id").alias("id"), "base"), on="id", how="left"
+            )["base"]
+            extra.append(base.alias(base_column(k)))
+            extra.append(has.alias(has_base_column(k)))
+        frame = frame.with_columns(extra)
+        return frame.select(empty_frame(settings).columns)
+
+    def by_ids(self, ids: Sequence[int]) -> None:
+        """Contacts by platform id, after following merged ids to their survivor."""
+        ids = sorted(set(ids))
+        if not ids:
+            return
+        pairs = bulk.pairs_where_in(
+            self.conn, "contact_redirects", "old_id", "contact_id", self.settings.account_id, ids
+        )
+        self.redirects.update({int(a): int(b) for a, b in pairs})
+        wanted = sorted({self.redirects.get(i, i) for i in ids} - self.fetched_ids())
+        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "id", wanted))
+
+    def by_crm_ids(self, crm_ids: Sequence[str]) -> None:
+        """Contacts by CRM ID, and by the CRM IDs merged into them (aliases)."""
+        crm_ids = sorted(set(crm_ids))
+        if not crm_ids:
+            return
+        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "crm_id", crm_ids))
+        known = set(self.found["crm_id"].drop_nulls().to_list())
+        rest = [c for c in crm_ids if c not in known]
+        pairs = bulk.pairs_where_in(
+            self.conn, "crm_id_aliases", "crm_id", "contact_id", self.settings.account_id, rest
+        )
+        self.aliases.update({str(a): int(b) for a, b in pairs})
+        wanted = sorted({int(b) for _, b in pairs} - self.fetched_ids())
+        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "id", wanted))
+
+    def by_phones(self, phones: Sequence[str]) -> None:
+        """The owners of these phones, where they are not among the candidates already."""
+        known = set(self.found["phone"].drop_nulls().to_list())
+        wanted = sorted(set(phones) - known)
+        if wanted:
+            self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "phone", wanted))
+
+    def fetched_ids(self) -> set[int]:
+        return set(self.found["id"].to_list())
+
+    def result(self) -> Candidates:
+        return Candidates(self.found, self.aliases, self.redirects)

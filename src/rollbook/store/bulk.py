@@ -1,0 +1,336 @@
+"""Set-based reads and writes for imports, through the driver inside the caller's transaction.
+
+An import moves a million rows; going through SQLAlchemy's per-row parameter processing would
+cost more than the database's own work. So this module speaks each backend's native bulk idiom —
+one statement per batch with the batch's keys as a single parameter (SQLite ``json_each``,
+PostgreSQL arrays), ``executemany`` of prepared statements on SQLite, ``COPY`` on PostgreSQL —
+and hands Polars frames in and out. Everything stays inside the transaction the store opened.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy.engine import Connection
+
+#: The contact columns an import reads and writes, in this order.
+VALUE_COLUMNS = (
+    "crm_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "opted_out",
+    "archived",
+    "custom",
+)
+READ_SCHEMA = {
+    "id": pl.Int64,
+    "crm_id": pl.String,
+    "first_name": pl.String,
+    "last_name": pl.String,
+    "email": pl.String,
+    "phone": pl.String,
+    "opted_out": pl.Boolean,
+    "archived": pl.Boolean,
+    "custom": pl.String,
+}
+
+
+def _driver(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _select_columns(conn: Connection) -> str:
+    custom = "custom::text" if _pg(conn) else "custom"
+    return "id, crm_id, first_name, last_name, email, phone, opted_out, archived, " + custom
+
+
+def _frame(rows: list[Any]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema=list(READ_SCHEMA), orient="row")
+    return frame.cast(READ_SCHEMA)  # type: ignore[arg-type]
+
+
+def contacts_where_in(
+    conn: Connection, account_id: int, column: str, values: Sequence[Any]
+) -> pl.DataFrame:
+    """The account's contacts whose ``column`` (id, crm_id, phone) is one of ``values``."""
+    if not values:
+        return pl.DataFrame(schema=READ_SCHEMA)
+    cur = _driver(conn).cursor()
+    if _pg(conn):
+        cur.execute(
+            f"SELECT {_select_columns(conn)} FROM contacts "
+            f"WHERE account_id = %s AND {column} = ANY(%s)",
+            (account_id, list(values)),
+        )
+    else:
+        cur.execute(
+            f"SELECT {_select_columns(conn)} FROM contacts WHERE account_id = ? "
+            f"AND {column} IN (SELECT value FROM json_each(?))",
+            (account_id, json.dumps(list(values))),
+        )
+    return _frame(cur.fetchall())
+
+
+def pairs_where_in(
+    conn: Connection, table: str, key: str, value: str, account_id: int, keys: Sequence[Any]
+) -> list[tuple[Any, Any]]:
+    """(key, value) rows of a small lookup table (aliases, redirects, bases, history)."""
+    if not keys:
+        return []
+    cur = _driver(conn).cursor()
+    if _pg(conn):
+        cur.execute(
+            f"SELECT {key}, {value} FROM {table} WHERE account_id = %s AND {key} = ANY(%s)",
+            (account_id, list(keys)),
+        )
+    else:
+        cur.execute(
+            f"SELECT {key}, {value} FROM {table} WHERE account_id = ? "
+            f"AND {key} IN (SELECT value FROM json_each(?))",
+            (account_id, json.dumps(list(keys))),
+        )
+    return [tuple(r) for r in cur.fetchall()]
+
+
+def bases_of(conn: Connection, account_id: int, ids: Sequence[int]) -> pl.DataFrame:
+    """contact_id, field, base for these contacts (sparse: only where a base is kept)."""
+    schema = {"contact_id": pl.Int64, "field": pl.String, "base": pl.String}
+    if not ids:
+        return pl.DataFrame(schema=schema)
+    cur = _driver(conn).cursor()
+    if _pg(conn):
+        cur.execute(
+            "SELECT contact_id, field, base FROM field_bases WHERE account_id = %s "
+            "AND contact_id = ANY(%s)",
+            (account_id, list(ids)),
+        )
+    else:
+        cur.execute(
+            "SELECT contact_id, field, base FROM field_bases WHERE account_id = ? "
+            "AND contact_id IN (SELECT value FROM json_each(?))",
+            (account_id, json.dumps(list(ids))),
+        )
+    return pl.DataFrame(cur.fetchall(), schema=schema, orient="row")
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+#: The columns of a new contact row, in the order ``insert_contacts`` expects.
+INSERT_COLUMNS = (
+    "id",
+    "crm_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "opted_out",
+    "archived",
+    "custom",
+    "created_row",
+)
+
+
+def insert_contacts(
+    conn: Connection,
+    frame: pl.DataFrame,
+    *,
+    account_id: int,
+    at: datetime,
+    source: str,
+    actor: str | None,
+    import_id: int | None,
+) -> None:
+    """Insert new contacts (``INSERT_COLUMNS``; booleans as Boolean, custom as JSON text).
+    Their creation event and their phone's history entry (since when, from which import and
+    row) are the same for the whole frame but for the row."""
+    if frame.is_empty():
+        return
+    frame = frame.select(INSERT_COLUMNS)
+    if _pg(conn):
+        _copy_contacts(conn, frame, account_id, at, source, actor, import_id)
+        return
+    # SQLite: one prepared statement; what every row shares is bound once per row as the
+    # same Python objects (cheap), what differs comes from the frame.
+    sql = (
+        "INSERT INTO contacts (id, account_id, crm_id, first_name, last_name, email, phone, "
+        "opted_out, archived, custom, created_at, created_source, created_by, "
+        "created_import_id, created_row, updated_at, phone_since, phone_source, phone_reason, "
+        "phone_import_id, phone_row) VALUES (?1, ?11, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?13, "
+        "?14, ?15, ?10, ?12, CASE WHEN ?6 IS NULL THEN NULL ELSE ?12 END, "
+        "CASE WHEN ?6 IS NULL THEN NULL ELSE ?13 END, NULL, "
+        "CASE WHEN ?6 IS NULL THEN NULL ELSE ?15 END, CASE WHEN ?6 IS NULL THEN NULL ELSE ?10 END)"
+    )
+    stamp = _sqlite_time(at)
+    shared = (account_id, stamp, source, actor, import_id)
+    cur = _driver(conn).cursor()
+    cur.executemany(sql, (row + shared for row in frame.iter_rows()))
+
+
+def _sqlite_time(at: datetime) -> str:
+    """How SQLAlchemy's DateTime stores a timestamp on SQLite (so it reads it back)."""
+    return at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _copy_contacts(
+    conn: Connection,
+    frame: pl.DataFrame,
+    account_id: int,
+    at: datetime,
+    source: str,
+    actor: str | None,
+    import_id: int | None,
+) -> None:
+    has_phone = pl.col("phone").is_not_null()
+    stamp = at.isoformat()
+    full = frame.select(
+        "id",
+        pl.lit(account_id).alias("account_id"),
+        "crm_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "opted_out",
+        "archived",
+        "custom",
+        pl.lit(stamp).alias("created_at"),
+        pl.lit(source).alias("created_source"),
+        pl.lit(actor, dtype=pl.String).alias("created_by"),
+        pl.lit(import_id, dtype=pl.Int64).alias("created_import_id"),
+        "created_row",
+        pl.lit(stamp).alias("updated_at"),
+        pl.when(has_phone).then(pl.lit(stamp)).alias("phone_since"),
+        pl.when(has_phone).then(pl.lit(source)).alias("phone_source"),
+        pl.lit(None, dtype=pl.String).alias("phone_reason"),
+        pl.when(has_phone).then(pl.lit(import_id, dtype=pl.Int64)).alias("phone_import_id"),
+        pl.when(has_phone).then(pl.col("created_row")).alias("phone_row"),
+    )
+    copy_frame(conn, "contacts", full)
+
+
+def copy_frame(conn: Connection, table: str, frame: pl.DataFrame) -> None:
+    """PostgreSQL: ``COPY`` a frame into ``table`` (its columns by name), as CSV."""
+    buf = io.BytesIO()
+    frame.write_csv(buf, include_header=False, null_value="", quote_style="non_numeric")
+    columns = ", ".join(frame.columns)
+    with (
+        _driver(conn).cursor() as cur,
+        cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '')") as copy,
+    ):
+        copy.write(buf.getvalue())
+
+
+def execute_many(
+    conn: Connection, sqlite_sql: str, pg_sql: str, rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """One prepared statement, many rows (``?`` placeholders on SQLite, ``%s`` on PostgreSQL)."""
+    rows = list(rows)
+    if rows:
+        _driver(conn).cursor().executemany(pg_sql if _pg(conn) else sqlite_sql, rows)
+
+
+#: The columns an import sets on a contact it changes, in this order, before the id.
+UPDATE_COLUMNS = (
+    "crm_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "opted_out",
+    "archived",
+    "custom",
+)
+
+
+def update_contacts(
+    conn: Connection,
+    frame: pl.DataFrame,
+    *,
+    at: datetime,
+    source: str,
+    import_id: int | None,
+) -> None:
+    """Give existing contacts their final values (``UPDATE_COLUMNS``, ``id``, ``phone_row``:
+    the row that wrote the phone, whose history entry the contact now carries — or null)."""
+    if frame.is_empty():
+        return
+    pg = _pg(conn)
+    stamp: Any = at if pg else _sqlite_time(at)
+    mark = "%s" if pg else "?"
+    custom = "%s::jsonb" if pg else "?"
+    sets = ", ".join(f"{c} = {custom if c == 'custom' else mark}" for c in UPDATE_COLUMNS)
+    plain = f"UPDATE contacts SET {sets}, updated_at = {mark} WHERE id = {mark}"
+    with_phone = (
+        f"UPDATE contacts SET {sets}, updated_at = {mark}, phone_since = {mark}, "
+        f"phone_source = {mark}, phone_reason = NULL, phone_import_id = {mark}, "
+        f"phone_row = {mark} WHERE id = {mark}"
+    )
+    cur = _driver(conn).cursor()
+    wrote = frame.filter(pl.col("phone_row").is_not_null())
+    kept = frame.filter(pl.col("phone_row").is_null())
+    if kept.height:
+        cur.executemany(
+            plain,
+            [(*r[:-1], stamp, r[-1]) for r in kept.select(*UPDATE_COLUMNS, "id").iter_rows()],
+        )
+    if wrote.height:
+        cur.executemany(
+            with_phone,
+            [
+                (*r[:-2], stamp, stamp, source, import_id, r[-2], r[-1])
+                for r in wrote.select(*UPDATE_COLUMNS, "phone_row", "id").iter_rows()
+            ],
+        )
+
+
+def delete_bases(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
+    execute_many(
+        conn,
+        "DELETE FROM field_bases WHERE contact_id = ? AND field = ?",
+        "DELETE FROM field_bases WHERE contact_id = %s AND field = %s",
+        pairs,
+    )
+
+
+def insert_history(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """(account_id, contact_id, phone, valid_from, valid_to, source, reason, import_id, row)."""
+    if not rows:
+        return
+    pg = _pg(conn)
+    if not pg:
+        rows = [
+            (*r[:3], _sqlite_time(r[3]) if r[3] else None, _sqlite_time(r[4]), *r[5:]) for r in rows
+        ]
+    columns = "account_id, contact_id, phone, valid_from, valid_to, source, reason, import_id, row"
+    execute_many(
+        conn,
+        f"INSERT INTO phone_history ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO phone_history ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        rows,
+    )
+
+
+def insert_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """(account_id, contact_id, at, source, actor, import_id, row, changes as JSON text)."""
+    if not rows:
+        return
+    if not _pg(conn):
+        rows = [(r[0], r[1], _sqlite_time(r[2]), *r[3:]) for r in rows]
+    columns = "account_id, contact_id, at, source, actor, import_id, row, reason, changes"
+    execute_many(
+        conn,
+        f"INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        f"INSERT INTO events ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s::jsonb)",
+        rows,
+    )
