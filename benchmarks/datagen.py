@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import random
+import unicodedata
 from pathlib import Path
 
 HEADERS = [
@@ -80,6 +81,13 @@ LAST = [
     "Müller",
     "Patel",
 ]
+# A real population has thousands of surnames; built from syllables, these give ~30,000, so that
+# "same name and birth date" is as rare as it is in a registrar's data.
+_SYLLABLES = ["an", "ber", "cal", "dor", "el", "fen", "gar", "hal", "is", "jo", "kel", "lan",
+              "mar", "nor", "os", "pen", "quin", "ros", "sal", "tor", "ul", "ven", "wil", "yar",
+              "zan", "bro", "cha", "dre", "fin", "gra", "hol"]
+SURNAMES = [*LAST, *(a.capitalize() + b + c for a in _SYLLABLES for b in _SYLLABLES
+                     for c in ("", "s", "son", "er"))]
 AREAS = ["212", "415", "617", "312", "213", "305", "404", "503", "206", "720", "512", "646"]
 CITIES = [
     ("Boston", "MA"),
@@ -108,8 +116,13 @@ def _written(parts: tuple[str, str, str], rng: random.Random) -> str:
     )
 
 
+def _ascii(name: str) -> str:
+    """Institutions' addresses are ASCII: Zoë Müller is zoe.muller@…"""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+
+
 def student(i: int, rng: random.Random) -> list[str]:
-    first, last = rng.choice(FIRST), rng.choice(LAST)
+    first, last = rng.choice(FIRST), rng.choice(SURNAMES)
     city, state = rng.choice(CITIES)
     phone = "555-12" if rng.random() < 0.02 else _written(_digits(i), rng)
     return [
@@ -117,7 +130,7 @@ def student(i: int, rng: random.Random) -> list[str]:
         first,
         last,
         phone,
-        f"{first.lower()}.{last.lower()}{i}@students.example.edu",
+        f"{_ascii(first)}.{_ascii(last)}{i}@students.example.edu",
         f"{rng.randint(1996, 2008)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         city,
         state,

@@ -20,6 +20,7 @@ from rollbook.importing.plan import BatchPlan
 from rollbook.model import AccountSettings, Source
 from rollbook.store import bulk
 from rollbook.store import contacts as store
+from rollbook.store.provenance import phone_meta
 
 
 @dataclass(frozen=True)
@@ -32,26 +33,11 @@ class ImportContext:
     preview: bool = False
 
 
-def custom_json(frame: pl.DataFrame, settings: AccountSettings) -> pl.Series:
-    """The custom fields of each row as the JSON object the store keeps (set fields only)."""
-    keys = [f.key for f in settings.fields if not f.builtin]
-    if not keys:
-        return pl.Series("custom", ["{}"] * frame.height, dtype=pl.String)
-    encoded = frame.select(pl.struct(keys).struct.json_encode().alias("custom"))["custom"]
-    # Leave out the fields that are not set: {"a":null,"b":"x"} -> {"b":"x"}
-    return (
-        encoded.str.replace_all(r'"[a-z][a-z0-9_]*":null,?', "")
-        .str.replace(r",\}$", "}")
-        .alias("custom")
-    )
-
-
-def _store_columns(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
-    """Canonical values -> the store's columns (flags as booleans, custom as JSON)."""
+def _store_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Canonical values -> the store's columns (the flags as booleans; custom is JSON already)."""
     return frame.with_columns(
         (pl.col("opted_out") == "true").alias("opted_out"),
         (pl.col("archived") == "true").alias("archived"),
-        custom_json(frame, settings),
     )
 
 
@@ -63,10 +49,13 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
         store.release_unique_values(conn, account_id, ids, column)
 
     # The history entry of each replaced phone: since when, from where, why it was there.
-    meta = store.phone_meta(
-        conn, account_id, {cid for cid, _, _ in plan.former_phones} - set(plan.created["id"])
-    )
-    for cid, row in plan.created.select("id", "created_row").iter_rows():
+    movers = {cid for cid, _, _ in plan.former_phones}
+    meta = phone_meta(conn, account_id, movers - set(plan.created["id"]))
+    for cid, row in (
+        plan.created.filter(pl.col("id").is_in(list(movers)))
+        .select("id", "created_row")
+        .iter_rows()
+    ):
         meta[cid] = _import_meta(ctx, row)
     history = []
     for cid, phone, row in plan.former_phones:
@@ -75,18 +64,15 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
 
     bulk.update_contacts(
         conn,
-        _store_columns(plan.updated, settings),
+        _store_columns(plan.updated),
         at=ctx.at,
         source=Source.IMPORT.value,
         import_id=ctx.import_id,
     )
     bulk.insert_contacts(
         conn,
-        _store_columns(plan.created, settings),
+        _store_columns(plan.created),
         account_id=account_id,
-        at=ctx.at,
-        source=Source.IMPORT.value,
-        actor=ctx.actor,
         import_id=ctx.import_id,
     )
     bulk.delete_bases(conn, plan.dropped_bases)

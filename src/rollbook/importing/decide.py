@@ -1,11 +1,12 @@
 """The rules of ``rules.decide_row`` as Polars expressions, for rows that depend on nothing but
 the batch's start: identification, required fields, the three-way rule, the unique phone.
 
-Columns in: ``row``, the mapped fields (null: not given; ``CLEAR_MARK``: UNSET), ``idv`` (the
-id), ``crm``, ``ph`` (the CRM ID and phone, when set). Columns out: each row's contact
-(``target``) with its current values as ``cur:<field>``, and for decided rows ``status``,
-``skip_code``, ``out_of_sync``, ``contact_id``, ``other`` and per field ``w:`` (written),
-``k:`` (kept: the file still has the base), ``d:`` (base dropped), ``n:`` (the new value).
+``identify`` works on a narrow frame — the row's position ``i``, ``idv``, ``crm``, ``ph`` and
+names — and returns, per row, its contact (``target``) and what identification found out.
+``decide_in_columns`` takes the rows decided in bulk, with their contacts' current values as
+``cur:<field>``, and adds ``status``, ``skip_code``, ``out_of_sync``, ``contact_id``,
+``other`` and per field ``w:`` (written), ``k:`` (kept: the file still has the base), ``d:``
+(base dropped) and ``n:`` (the new value).
 """
 
 from __future__ import annotations
@@ -15,40 +16,32 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.fields import name_key_series
-from rollbook.importing.lookup import Candidates, base_column, has_base_column
+from rollbook.importing.lookup import Candidates, base_column, has_base_column, value_keys
 from rollbook.importing.normalise import CLEAR_MARK
+from rollbook.importing.prepare import given
 from rollbook.model import AccountSettings, Code, Status
 from rollbook.store.schema import contacts
 
 STR = pl.String
-
-
-def given(name: str) -> pl.Expr:
-    """A set value: null where the cell was empty or said UNSET."""
-    col = pl.col(name)
-    return pl.when(col == CLEAR_MARK).then(pl.lit(None, STR)).otherwise(col)
-
-
-_IDENTIFY_COLUMNS = (
-    "resolved",
-    "id_target",
-    "crm_holder",
-    "phone_owner",
-    "owner_first",
-    "owner_last",
-    "target",
-    "unknown",
-    "conflict",
-    "names_differ",
-    "via_alias",
-)
+#: What ``identify`` tells about each row.
+IDENTIFY_SCHEMA = {
+    "i": pl.UInt32,
+    "target": pl.Int64,
+    "id_target": pl.Int64,
+    "crm_holder": pl.Int64,
+    "phone_owner": pl.Int64,
+    "unknown": pl.Boolean,
+    "conflict": pl.Boolean,
+    "names_differ": pl.Boolean,
+    "via_alias": pl.Boolean,
+    "cur:phone": STR,
+    "cur:crm_id": STR,
+}
 
 
 def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
-    """Each row's contact (``target``) and the facts identification needs, as columns."""
-    frame = frame.drop(
-        [col for col in frame.columns if col.startswith("cur:") or col in _IDENTIFY_COLUMNS]
-    )
+    """Each row's contact, one row per row of ``frame`` in its order (``IDENTIFY_SCHEMA``)."""
+    rows = frame.select("i", "idv", "crm", "ph", "first_name", "last_name")
     redirects = pl.DataFrame(
         {"idv": list(c.redirects), "resolved": list(c.redirects.values())},
         schema={"idv": pl.Int64, "resolved": pl.Int64},
@@ -70,8 +63,8 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         pl.col("first_name").alias("owner_first"),
         pl.col("last_name").alias("owner_last"),
     ).drop_nulls("ph")
-    frame = (
-        frame.join(redirects, on="idv", how="left")
+    rows = (
+        rows.join(redirects, on="idv", how="left")
         .with_columns(pl.coalesce("resolved", "idv").alias("resolved"))
         .join(
             c.frame.select(pl.col("id").alias("id_target")),
@@ -85,8 +78,13 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         .sort("i")
     )
     has_id, has_crm = pl.col("idv").is_not_null(), pl.col("crm").is_not_null()
-    agree = _agrees("first_name", "owner_first") & _agrees("last_name", "owner_last")
-    frame = frame.with_columns(
+    # Names are compared only where a phone alone finds the contact (few rows, if any).
+    by_phone = rows.filter(~has_id & ~has_crm & pl.col("phone_owner").is_not_null())
+    agreeing = by_phone.filter(
+        _agrees("first_name", "owner_first") & _agrees("last_name", "owner_last")
+    )["i"]
+    agree = pl.col("i").is_in(agreeing.implode())
+    rows = rows.with_columns(
         (has_id & pl.col("id_target").is_null()).alias("unknown"),
         (~has_id & ~has_crm & pl.col("phone_owner").is_not_null() & ~agree).alias("names_differ"),
         pl.when(has_id)
@@ -97,10 +95,14 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         .then(pl.col("phone_owner"))
         .alias("target"),
     )
-    current = c.frame.rename({col: f"cur:{col}" for col in c.frame.columns if col != "id"})
-    frame = frame.join(current, left_on="target", right_on="id", how="left").sort("i")
+    current = c.frame.select(
+        pl.col("id").alias("target"),
+        pl.col("phone").alias("cur:phone"),
+        pl.col("crm_id").alias("cur:crm_id"),
+    )
+    rows = rows.join(current, on="target", how="left").sort("i")
     holder, theirs = pl.col("crm_holder"), pl.col("cur:crm_id")
-    return frame.with_columns(
+    return rows.with_columns(
         # The id's contact, but the CRM ID is another contact's — or nobody's (a new contact)
         # while the id's contact has a CRM ID of its own.
         (
@@ -124,7 +126,7 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         )
         .fill_null(False)
         .alias("via_alias"),
-    )
+    ).select(list(IDENTIFY_SCHEMA))
 
 
 def _agrees(mine: str, theirs: str) -> pl.Expr:
@@ -146,35 +148,40 @@ def refers_to_new_ids(conn: Connection, frame: pl.DataFrame) -> bool:
     return bool((unknown > top).any())
 
 
-def entangled(frame: pl.DataFrame) -> pl.Expr:
-    """Rows that share a contact, a phone or a CRM ID with another live row of the batch."""
+def entangled(frame: pl.DataFrame) -> pl.Series:
+    """For each row: does it share a contact, a phone or a CRM ID with another live row of the
+    batch? (Then one may depend on the other.)"""
     live = frame.filter("live")
-    keyed = []
-    for key, prefix in (
-        ("target", "t"),
-        ("id_target", "t"),
-        ("crm_holder", "t"),
-        ("phone_owner", "t"),
-        ("ph", "p"),
-        ("cur:phone", "p"),
-        ("crm", "c"),
-        ("cur:crm_id", "c"),
+    shared: list[pl.Series] = []
+    for columns in (
+        ("target", "id_target", "crm_holder", "phone_owner"),  # contacts
+        ("ph", "cur:phone"),  # phones
+        ("crm", "cur:crm_id"),  # CRM IDs
     ):
-        keyed.append(
-            live.filter(pl.col(key).is_not_null()).select(
-                "i", pl.format("{}:{}", pl.lit(prefix), pl.col(key).cast(STR)).alias("key")
-            )
-        )
-    keys = pl.concat(keyed).unique()
-    shared = keys.filter(pl.col("key").is_duplicated())["i"].unique()
-    return pl.col("i").is_in(shared.implode())
+        stacked = pl.concat(
+            [live.select("i", pl.col(col).alias("key")).drop_nulls("key") for col in columns]
+        ).unique()
+        shared.append(stacked.filter(pl.col("key").is_duplicated())["i"])
+    rows = pl.concat(shared).unique()
+    return frame["i"].is_in(rows.implode())
 
 
 def decide_in_columns(
-    rows: pl.DataFrame, settings: AccountSettings, fields: list[str]
+    rows: pl.DataFrame, c: Candidates, settings: AccountSettings, fields: list[str]
 ) -> pl.DataFrame:
     """Steps 2–5 of the rules for rows that depend on nothing but the batch's start."""
     writable = [k for k in fields if k != "id"]
+    current = c.frame.select(
+        pl.col("id").alias("target"),
+        *(
+            pl.col(k).alias(f"cur:{k}")
+            for k in value_keys(settings)
+            if k not in ("phone", "crm_id")
+        ),
+        *(pl.col(base_column(k)).alias(f"cur:{base_column(k)}") for k in writable),
+        *(pl.col(has_base_column(k)).alias(f"cur:{has_base_column(k)}") for k in writable),
+    )
+    rows = rows.join(current, on="target", how="left")
     by_platform_id = pl.col("idv").is_not_null()
     exprs: list[pl.Expr] = []
     for key in writable:
@@ -229,6 +236,7 @@ def decide_in_columns(
         .when(~existing & new_clash)
         .then(pl.lit(Code.DUPLICATE_CONTACT.value))
     )
+    nobody = pl.col("unknown") | pl.col("names_differ") | ~existing
     return rows.with_columns(skip_code.alias("skip_code")).with_columns(
         pl.when(pl.col("skip_code").is_not_null())
         .then(pl.lit(Status.SKIPPED.value))
@@ -239,11 +247,7 @@ def decide_in_columns(
         .otherwise(pl.lit(Status.UNCHANGED.value))
         .alias("status"),
         (kept_any & pl.col("skip_code").is_null() & existing).alias("out_of_sync"),
-        pl.when(
-            pl.col("unknown")
-            | pl.col("names_differ")
-            | (~existing & pl.col("skip_code").is_not_null())
-        )
+        pl.when(nobody)
         .then(pl.lit(None, pl.Int64))
         .otherwise(pl.col("target"))
         .alias("contact_id"),

@@ -9,30 +9,35 @@ phones (for the changed-numbers report and the import's label).
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.apply import ImportContext, apply_plan
 from rollbook.importing.flags import FlagIndex
 from rollbook.importing.keys import phone_number_series
+from rollbook.importing.lookup import Memory
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import Repeats, plan_batch
+from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.read import SourceFile
-from rollbook.model import BIRTH_DATE_KEY, Code, ImportCounts, Status
+from rollbook.model import Code, ImportCounts, Status
+from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
-from rollbook.store.contacts import PHONE_META, ContactIds, chunks
+from rollbook.store.contacts import ContactIds, chunks
+from rollbook.store.provenance import with_provenance
 from rollbook.store.schema import contacts
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
-BATCH_ROWS = 50_000
+BATCH_ROWS = 100_000
 
 Progress = Callable[[int, int], None]
 
@@ -82,6 +87,53 @@ def find_repeats(
     return Repeats(repeated["crm_id"], repeated["id"]), total
 
 
+class _Ahead:
+    """Reads and normalises the file's batches in a thread of its own, a batch or two ahead of
+    the batch being planned and written. Reading and normalising are Polars and Arrow work, and
+    SQLite lets go of the interpreter while it writes, so the two overlap on two cores."""
+
+    _DONE = object()
+
+    def __init__(self, source: SourceFile, mapping: FileMapping, settings: Any, rows: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._work, args=(source, mapping, settings, rows), daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, source: SourceFile, mapping: FileMapping, settings: Any, rows: int) -> None:
+        try:
+            for batch in source.batches(rows):
+                if not self._put(prepare(normalise_batch(batch, mapping, settings), settings)):
+                    return
+            self._put(self._DONE)
+        except BaseException as error:  # handed to the reading side, which raises it
+            self._put(error)
+
+    def __iter__(self) -> Iterator[PreparedBatch]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            self._thread.join()
+
+
 def run_import(
     conn: Connection,
     ctx: ImportContext,
@@ -93,6 +145,7 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
 ) -> EngineResult:
     settings = ctx.settings
+    ahead = _Ahead(source, mapping, settings, batch_rows)
     repeats, total = find_repeats(source, mapping, ctx)
     messages = MessageContext(
         settings,
@@ -102,6 +155,7 @@ def run_import(
     )
     new_ids = ContactIds(conn, block=min(batch_rows, 1000))
     flag_index = FlagIndex()
+    memory = Memory(empty_at_start=not store_accounts.has_contacts(conn, settings.account_id))
     counts = ImportCounts()
     done = blank = 0
     report: list[pl.DataFrame] = []
@@ -110,22 +164,17 @@ def run_import(
     labelled: list[pl.Series] = []
     if progress:
         progress(0, total)
-    for seq, batch in enumerate(source.batches(batch_rows)):
-        nb = normalise_batch(batch, mapping, settings)
-        plan = plan_batch(conn, settings, nb, repeats, new_ids.take, flag_index, messages)
+    for seq, prepared in enumerate(ahead):
+        nb = prepared.batch
+        plan = plan_batch(
+            conn, settings, prepared, repeats, new_ids.take_many, flag_index, messages, memory
+        )
         former = apply_plan(conn, ctx, plan)
         flag_index.update(
-            plan.changed_keys.select(
-                "id",
-                "email",
-                "first_name",
-                "last_name",
-                pl.col(BIRTH_DATE_KEY)
-                if settings.has_birth_date
-                else pl.lit(None, pl.String).alias(BIRTH_DATE_KEY),
-            ),
+            plan.changed_keys,
             pl.DataFrame(former, schema={"phone": pl.String, "id": pl.Int64}, orient="row"),
         )
+        memory.remember(plan.changed_keys)
         outcomes = plan.outcomes
         if ctx.preview:  # a preview cannot know the ids new contacts will get
             outcomes = outcomes.with_columns(
@@ -206,10 +255,9 @@ def _changed_numbers(
         contacts.c.first_name,
         contacts.c.last_name,
         contacts.c.phone,
-        *(contacts.c[k] for k in PHONE_META),
     ]
     for part in chunks(ids):
-        q = sa.select(*cols).where(
+        q = with_provenance(*cols).where(
             contacts.c.account_id == ctx.settings.account_id, contacts.c.id.in_(part)
         )
         details.update({r.id: r for r in conn.execute(q)})

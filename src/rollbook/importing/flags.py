@@ -96,15 +96,21 @@ class FlagIndex:
         self.loaded = True
 
     def update(self, changed: pl.DataFrame, former: pl.DataFrame) -> None:
-        """After a batch: ``changed`` (id + field values of every contact it created or
-        changed), ``former`` (phone, id of every number that went into a history)."""
+        """After a batch: ``changed`` (id, ``key:email``, ``key:person`` of every contact it
+        created or changed), ``former`` (phone, id of every number that went into a history)."""
         if not self.loaded:
             return  # loaded later from the database, which has the batch by then
         if changed.height:
             self.keys = pl.concat(
                 [
                     self.keys.filter(~pl.col("id").is_in(changed["id"].implode())),
-                    _hashed(keys_of(changed)),
+                    pl.DataFrame(
+                        {
+                            "id": changed["id"],
+                            EMAIL: _hash(changed["key:email"]),
+                            PERSON: _hash(changed["key:person"]),
+                        }
+                    ),
                 ]
             )
         if former.height:
@@ -142,12 +148,13 @@ def flag_created(
     created: pl.DataFrame,
     changes: BatchChanges,
 ) -> pl.Series:
-    """For each created row (``created``: row, id and field values), is it a possible duplicate?"""
+    """For each created row (``created``: id, row, phone, key:email, key:person), is it a
+    possible duplicate?"""
     if created.is_empty():
         return pl.Series("flag", [], dtype=pl.Boolean)
     index.load(conn, settings)
-    mine = keys_of(created).with_columns(
-        created["row"].alias("row"), created["phone"].alias("phone")
+    mine = created.select(
+        "id", "row", "phone", pl.col("key:email").alias(EMAIL), pl.col("key:person").alias(PERSON)
     )
     flagged = pl.Series("flag", [False] * created.height)
     for kind in (EMAIL, PERSON):

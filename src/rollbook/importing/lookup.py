@@ -66,12 +66,51 @@ def empty_frame(settings: AccountSettings) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+class Memory:
+    """What an import has written so far, for an account that had no contacts when it began.
+
+    Then every contact the database could return was made by this import, so a CRM ID or a phone
+    the import has not written cannot be there: only the ones it has written are looked up. A
+    fresh import of a student population asks the database almost nothing. (An account that had
+    contacts is always asked; this remembers nothing for it.)"""
+
+    def __init__(self, empty_at_start: bool) -> None:
+        self.active = empty_at_start
+        self.crm = pl.Series("crm", [], dtype=pl.UInt64)
+        self.phones = pl.Series("phone", [], dtype=pl.String)
+
+    @staticmethod
+    def _hash(s: pl.Series) -> pl.Series:
+        return s.cast(pl.String).hash(seed=0x5EED)
+
+    def remember(self, written: pl.DataFrame) -> None:
+        """``written``: crm_id, phone of contacts the import created or changed."""
+        if self.active and written.height:
+            self.crm = pl.concat([self.crm, self._hash(written["crm_id"].drop_nulls())])
+            self.phones = pl.concat([self.phones, written["phone"].drop_nulls()])
+
+    def crm_ids(self, values: Sequence[str]) -> Sequence[str]:
+        if not self.active or not values:
+            return values
+        s = pl.Series(values, dtype=pl.String)
+        return s.filter(self._hash(s).is_in(self.crm.implode())).to_list()
+
+    def phone_numbers(self, values: Sequence[str]) -> Sequence[str]:
+        if not self.active or not values:
+            return values
+        s = pl.Series(values, dtype=pl.String)
+        return s.filter(s.is_in(self.phones.implode())).to_list()
+
+
 class Lookup:
     """The batch's queries, and the candidates gathered so far."""
 
-    def __init__(self, conn: Connection, settings: AccountSettings) -> None:
+    def __init__(
+        self, conn: Connection, settings: AccountSettings, memory: Memory | None = None
+    ) -> None:
         self.conn = conn
         self.settings = settings
+        self.memory = memory or Memory(empty_at_start=False)
         self.found = empty_frame(settings)
         self.aliases: dict[str, int] = {}
         self.redirects: dict[int, int] = {}
@@ -129,7 +168,7 @@ class Lookup:
 
     def by_crm_ids(self, crm_ids: Sequence[str]) -> None:
         """Contacts by CRM ID, and by the CRM IDs merged into them (aliases)."""
-        crm_ids = sorted(set(crm_ids))
+        crm_ids = sorted(set(self.memory.crm_ids(crm_ids)))
         if not crm_ids:
             return
         self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "crm_id", crm_ids))
@@ -145,7 +184,7 @@ class Lookup:
     def by_phones(self, phones: Sequence[str]) -> None:
         """The owners of these phones, where they are not among the candidates already."""
         known = set(self.found["phone"].drop_nulls().to_list())
-        wanted = sorted(set(phones) - known)
+        wanted = sorted(set(self.memory.phone_numbers(phones)) - known)
         if wanted:
             self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "phone", wanted))
 

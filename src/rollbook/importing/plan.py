@@ -8,8 +8,7 @@ The rules (``rules.py``) are defined row by row. A batch is decided in columns i
 3. **Entanglement**: a row whose contact, phone or CRM ID is also another row's may depend on
    that row; those rows go to the reference rules, one by one, in file order
    (``sequential.py``). Every other row depends on nothing but the batch's start, so it is
-   decided in columns: identification, required fields, the three-way rule, the unique phone —
-   the same table of cases as ``rules.decide_row``, as Polars expressions.
+   decided in columns (``decide.py``): the same table of cases as ``rules.decide_row``.
 4. **Ids** for the new contacts, in row order; then the **possible-duplicate** flags
    (``flags.py``), which may depend on earlier rows of either kind.
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -30,27 +29,21 @@ from sqlalchemy.engine import Connection
 from rollbook.importing.decide import (
     decide_in_columns,
     entangled,
-    given,
     identify,
     refers_to_new_ids,
 )
 from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
 from rollbook.importing.keys import email_key_series, person_key_series
-from rollbook.importing.lookup import Candidates, Lookup, value_keys
+from rollbook.importing.lookup import Candidates, Lookup, Memory, value_keys
 from rollbook.importing.messages import MessageContext, row_message
-from rollbook.importing.normalise import CLEAR_MARK, NormalisedBatch, input_rows, invalid_column
+from rollbook.importing.normalise import NormalisedBatch, input_rows
+from rollbook.importing.prepare import PreparedBatch, codes_list, custom_json
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.sequential import BatchState, SequentialResult, decide_in_order
-from rollbook.model import (
-    BIRTH_DATE_KEY,
-    CODE_ORDER,
-    AccountSettings,
-    Code,
-    ContactState,
-    Status,
-)
+from rollbook.model import BIRTH_DATE_KEY, AccountSettings, Code, ContactState, Status
 
 STR = pl.String
+CREATED, UPDATED, UNCHANGED, SKIPPED = (s.value for s in Status)
 
 
 @dataclass
@@ -65,7 +58,7 @@ class Repeats:
 class BatchPlan:
     #: One row per input row: row, status, codes (";"-joined or null), contact_id, message.
     outcomes: pl.DataFrame
-    #: New contacts: id, created_row, every field (canonical strings).
+    #: New contacts: id, created_row, every field (canonical strings), ``custom`` (JSON).
     created: pl.DataFrame
     #: Existing contacts the batch changed: id, every field as it ends, phone_row (the row
     #: that wrote the phone last, null if the phone was not written).
@@ -83,88 +76,68 @@ class BatchPlan:
     file_phones: pl.DataFrame
     #: Contacts to carry the import's label.
     labelled: pl.Series
-    #: For the flag index: id + fields of every contact the batch created or changed.
-    changed_keys: pl.DataFrame = field(default_factory=pl.DataFrame)
-
-
-def _codes(*pairs: tuple[pl.Expr, Code]) -> pl.Expr:
-    """A list of codes, in the order codes are always listed."""
-    ordered = sorted(pairs, key=lambda p: CODE_ORDER.index(p[1]))
-    return pl.concat_list(
-        [
-            pl.when(cond).then(pl.lit(code.value)).otherwise(pl.lit(None, STR))
-            for cond, code in ordered
-        ]
-    ).list.drop_nulls()
+    #: id, email key, person key of every contact the batch created or changed (flag index).
+    changed_keys: pl.DataFrame
 
 
 def plan_batch(
     conn: Connection,
     settings: AccountSettings,
-    nb: NormalisedBatch,
+    prepared: PreparedBatch,
     repeats: Repeats,
-    take_id: Callable[[], int],
+    take_ids: Callable[[int], list[int]],
     flag_index: FlagIndex,
     messages: MessageContext,
+    memory: Memory,
 ) -> BatchPlan:
+    nb = prepared.batch
     fields = list(nb.fields)
-    frame = nb.frame.with_row_index("i")
-    for key in ("id", "crm_id", "phone", "first_name", "last_name"):
-        if key not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, STR).alias(key))
-            frame = frame.with_columns(pl.lit(False).alias(invalid_column(key)))
 
     # 1. Whole-batch checks.
-    invalid = {
-        c: pl.lit(False) for c in (Code.INVALID_PHONE, Code.INVALID_EMAIL, Code.INVALID_VALUE)
-    }
-    for key in fields:
-        code = settings.field(key).invalid_code
-        invalid[code] = invalid[code] | pl.col(invalid_column(key))
-    frame = frame.with_columns(
-        _codes(
-            (pl.col("crm_id").is_in(list(repeats.crm_rows)), Code.DUPLICATE_UNIQUE_ID_CRM_ID),
-            (pl.col("id").is_in(list(repeats.id_rows)), Code.DUPLICATE_UNIQUE_ID_ID),
-            *((cond, code) for code, cond in invalid.items()),
-        ).alias("pre_codes"),
-        given("id").cast(pl.Int64, strict=False).alias("idv"),
-        given("crm_id").alias("crm"),
-        given("phone").alias("ph"),
+    frame = prepared.frame.with_columns(
+        pl.concat_list(
+            codes_list(
+                (pl.col("crm_id").is_in(list(repeats.crm_rows)), Code.DUPLICATE_UNIQUE_ID_CRM_ID),
+                (pl.col("id").is_in(list(repeats.id_rows)), Code.DUPLICATE_UNIQUE_ID_ID),
+            ),
+            "invalid_codes",
+        ).alias("pre_codes")
     ).with_columns((pl.col("pre_codes").list.len() == 0).alias("live"))
 
-    # 2. Candidates.
+    # 2. Candidates, and who each row is.
     live = frame.filter("live")
-    lookup = Lookup(conn, settings)
+    lookup = Lookup(conn, settings, memory)
     lookup.by_ids(live["idv"].drop_nulls().to_list())
     lookup.by_crm_ids(live["crm"].drop_nulls().to_list())
-    frame = identify(frame, lookup.result())
-    need = frame.filter(
-        pl.col("live") & pl.col("ph").is_not_null() & ~pl.col("ph").eq_missing(pl.col("cur:phone"))
+    ident = identify(live, lookup.result())
+    need = ident.join(live.select("i", "ph"), on="i").filter(
+        pl.col("ph").is_not_null() & ~pl.col("ph").eq_missing(pl.col("cur:phone"))
     )
     lookup.by_phones(need["ph"].to_list())
     candidates = lookup.result()
-    frame = identify(frame, candidates)
+    frame = frame.join(identify(live, candidates), on="i", how="left")
 
     # 3. Entangled rows go one by one; the rest in columns.
     all_sequential = refers_to_new_ids(conn, frame)
     frame = frame.with_columns(
         (pl.col("live") & (pl.lit(all_sequential) | entangled(frame))).alias("one_by_one")
     )
-    bulk = decide_in_columns(frame.filter(pl.col("live") & ~pl.col("one_by_one")), settings, fields)
-    seq_rows = input_rows(_as_batch(nb, frame.filter("one_by_one")), settings)
-    reachable = _reachable(frame.filter("one_by_one"), candidates)
+    bulk = decide_in_columns(
+        frame.filter(pl.col("live") & ~pl.col("one_by_one")), candidates, settings, fields
+    )
+    one_by_one = frame.filter("one_by_one")
     provisional = iter(range(-1, -(10**9), -1))
     state = BatchState(
-        candidates.states(reachable, settings),
+        candidates.states(_reachable(one_by_one, candidates), settings),
         aliases=candidates.aliases,
         redirects=candidates.redirects,
-        allocate=take_id if all_sequential else lambda: next(provisional),
+        allocate=(lambda: take_ids(1)[0]) if all_sequential else lambda: next(provisional),
     )
-    seq = decide_in_order(state, seq_rows, settings)
+    seq = decide_in_order(state, input_rows(_as_batch(nb, one_by_one), settings), settings)
 
     # 4. Ids for new contacts, in row order; then flags; then the plan's data.
     return _assemble(
-        conn, settings, frame, bulk, seq, take_id, all_sequential, flag_index, messages, nb
+        conn, settings, frame, bulk, seq, take_ids, all_sequential, flag_index, messages, nb
     )
 
 
@@ -188,58 +161,69 @@ def _assemble(
     frame: pl.DataFrame,
     bulk: pl.DataFrame,
     seq: SequentialResult,
-    take_id: Callable[[], int],
+    take_ids: Callable[[int], list[int]],
     all_sequential: bool,
     flag_index: FlagIndex,
     messages: MessageContext,
     nb: NormalisedBatch,
 ) -> BatchPlan:
     keys = value_keys(settings)
-    fields = list(nb.fields)
-    writable = [k for k in fields if k != "id"]
+    writable = [k for k in nb.fields if k != "id"]
     state = seq.state
 
     # New contacts, from both kinds of rows, get their ids in row order.
-    bulk_new = bulk.filter(pl.col("status") == Status.CREATED.value)
+    bulk_new = bulk.filter(pl.col("status") == CREATED)
     seq_new = [d for d in seq.decisions if d.status is Status.CREATED]
-    order = sorted(
-        [(row, "bulk", i) for i, row in enumerate(bulk_new["row"].to_list())]
-        + [(d.row, "seq", i) for i, d in enumerate(seq_new)]
-    )
-    bulk_ids: list[int] = [0] * bulk_new.height
-    renumber: dict[int, int] = {}
-    for _, kind, i in order:
-        if kind == "bulk":
-            bulk_ids[i] = take_id()
-        elif not all_sequential:
-            provisional = seq_new[i].contact_id
-            assert provisional is not None
-            renumber[provisional] = take_id()
-    if renumber:
-        _renumber(seq, renumber)
+    ids = take_ids(bulk_new.height + (0 if all_sequential else len(seq_new)))
+    if seq_new and not all_sequential:
+        rows = (
+            pl.concat(
+                [
+                    bulk_new.select("row", pl.lit(None, pl.Int64).alias("provisional")),
+                    pl.DataFrame(
+                        {
+                            "row": [d.row for d in seq_new],
+                            "provisional": [d.contact_id for d in seq_new],
+                        },
+                        schema={"row": pl.Int64, "provisional": pl.Int64},
+                    ),
+                ]
+            )
+            .sort("row")
+            .with_columns(pl.Series("new_id", ids, dtype=pl.Int64))
+        )
+        bulk_ids = rows.filter(pl.col("provisional").is_null())["new_id"]
+        renumbered = rows.filter(pl.col("provisional").is_not_null())
+        _renumber(seq, dict(zip(renumbered["provisional"], renumbered["new_id"], strict=True)))
+    else:
+        bulk_ids = pl.Series("new_id", ids, dtype=pl.Int64)
     created_in_seq = {d.contact_id for d in seq_new}
-    bulk_new = bulk_new.with_columns(pl.Series("new_id", bulk_ids, dtype=pl.Int64))
+    bulk_new = bulk_new.with_columns(bulk_ids.alias("new_id"))
     bulk = bulk.join(bulk_new.select("i", "new_id"), on="i", how="left").with_columns(
         pl.coalesce("new_id", "contact_id").alias("contact_id")
     )
 
+    seq_created = _states_frame(
+        settings,
+        [(state.contacts[d.contact_id], d.row) for d in seq_new if d.contact_id is not None],
+        "created_row",
+    )
     created = pl.concat(
         [
             bulk_new.select(
                 pl.col("new_id").alias("id"),
                 pl.col("row").alias("created_row"),
-                *(_new_value(settings, k, fields).alias(k) for k in keys),
+                *(pl.col(f"new:{k}").alias(k) for k in keys),
+                pl.col("new:custom").alias("custom"),
+                pl.col("key:email").alias("key:email"),
+                pl.col("key:person").alias("key:person"),
             ),
-            _states_frame(
-                keys,
-                [(state.contacts[d.contact_id], d.row) for d in seq_new if d.contact_id],
-                "created_row",
-            ),
+            _with_keys(seq_created, settings),
         ]
     )
 
     # Existing contacts the batch changed, as they end.
-    bulk_upd = bulk.filter(pl.col("status") == Status.UPDATED.value)
+    bulk_upd = bulk.filter(pl.col("status") == UPDATED)
     seq_phone_rows: dict[int, int] = {}
     seq_changed: set[int] = set()
     for d in seq.decisions:
@@ -248,17 +232,18 @@ def _assemble(
             seq_changed.add(d.contact_id)
             if "phone" in d.values:
                 seq_phone_rows[d.contact_id] = d.row
+    updated_bulk = bulk_upd.select(
+        pl.col("target").alias("id"),
+        pl.when(pl.col("w:phone")).then(pl.col("row")).alias("phone_row")
+        if "phone" in writable
+        else pl.lit(None, pl.Int64).alias("phone_row"),
+        *(_final_value(k, writable).alias(k) for k in keys),
+    )
     updated = pl.concat(
         [
-            bulk_upd.select(
-                pl.col("target").alias("id"),
-                pl.when(pl.col("w:phone")).then(pl.col("row")).alias("phone_row")
-                if "phone" in writable
-                else pl.lit(None, pl.Int64).alias("phone_row"),
-                *(_final_value(k, writable).alias(k) for k in keys),
-            ),
+            _with_custom(updated_bulk, settings),
             _states_frame(
-                keys,
+                settings,
                 [(state.contacts[cid], seq_phone_rows.get(cid)) for cid in sorted(seq_changed)],
                 "phone_row",
             ),
@@ -278,23 +263,30 @@ def _assemble(
         conn,
         settings,
         flag_index,
-        created.with_columns(pl.col("created_row").alias("row")),
+        created.select(
+            "id", pl.col("created_row").alias("row"), "phone", "key:email", "key:person"
+        ),
         _key_events(bulk, seq, settings, writable),
     )
-    flagged = set(created.filter(flags)["id"].to_list())
-
+    flagged = created.filter(flags)["id"]
     outcomes = _outcomes(frame, bulk, seq, flagged, nb, settings, messages, writable)
+    updated_keys = _with_keys(updated, settings)
     return BatchPlan(
         outcomes=outcomes,
-        created=created,
+        created=created.drop("key:email", "key:person"),
         updated=updated,
         moving=moving,
         events=events,
         former_phones=former,
         dropped_bases=dropped,
         file_phones=_file_phones(bulk, seq),
-        labelled=outcomes.filter(pl.col("status") != Status.SKIPPED.value)["contact_id"],
-        changed_keys=pl.concat([created.drop("created_row"), updated.drop("phone_row")]),
+        labelled=outcomes.filter(pl.col("status") != SKIPPED)["contact_id"],
+        changed_keys=pl.concat(
+            [
+                created.select("id", "crm_id", "phone", "key:email", "key:person"),
+                updated_keys.select("id", "crm_id", "phone", "key:email", "key:person"),
+            ]
+        ),
     )
 
 
@@ -310,29 +302,40 @@ def _renumber(seq: SequentialResult, renumber: dict[int, int]) -> None:
         contacts_[new] = contact
 
 
-def _new_value(settings: AccountSettings, key: str, fields: list[str]) -> pl.Expr:
-    default = pl.lit(settings.field(key).cleared_value, STR)
-    if key not in fields:
-        return default
-    col = pl.col(key)
-    return pl.when(col.is_not_null() & (col != CLEAR_MARK)).then(col).otherwise(default)
-
-
 def _final_value(key: str, writable: list[str]) -> pl.Expr:
     if key not in writable:
         return pl.col(f"cur:{key}")
     return pl.when(pl.col(f"w:{key}")).then(pl.col(f"n:{key}")).otherwise(pl.col(f"cur:{key}"))
 
 
+def _with_custom(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    custom = [f.key for f in settings.fields if not f.builtin]
+    return frame.with_columns(custom_json(frame, custom))
+
+
+def _with_keys(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    born = (
+        frame[BIRTH_DATE_KEY]
+        if settings.has_birth_date
+        else pl.Series([None] * frame.height, dtype=STR)
+    )
+    return frame.with_columns(
+        email_key_series(frame["email"]).alias("key:email"),
+        person_key_series(frame["first_name"], frame["last_name"], born).alias("key:person"),
+    )
+
+
 def _states_frame(
-    keys: list[str], states: list[tuple[ContactState, int | None]], row_column: str
+    settings: AccountSettings, states: list[tuple[ContactState, int | None]], row_column: str
 ) -> pl.DataFrame:
+    keys = value_keys(settings)
     schema: dict[str, Any] = {"id": pl.Int64, row_column: pl.Int64, **{k: STR for k in keys}}
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         [(c.id, row, *(c.values.get(k) for k in keys)) for c, row in states],
         schema=schema,
         orient="row",
     )
+    return _with_custom(frame, settings)
 
 
 def _changes(
@@ -342,22 +345,25 @@ def _changes(
     events: list[tuple[int, int, str]] = []
     former: list[tuple[int, str, int]] = []
     dropped: list[tuple[int, str]] = []
-    applied = bulk.filter(pl.col("status").is_in([Status.UPDATED.value, Status.UNCHANGED.value]))
+    applied = bulk.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
     for key in writable:
         for cid in applied.filter(pl.col(f"d:{key}"))["target"].to_list():
             dropped.append((cid, key))
-    upd = applied.filter(pl.col("status") == Status.UPDATED.value)
-    for record in upd.select(
-        "row",
-        "target",
-        *(f"w:{k}" for k in writable),
-        *(f"n:{k}" for k in writable),
-        *(f"cur:{k}" for k in writable),
-    ).iter_rows(named=True):
-        changes = {k: [record[f"cur:{k}"], record[f"n:{k}"]] for k in writable if record[f"w:{k}"]}
-        events.append((record["target"], record["row"], json.dumps(changes)))
-        if "phone" in changes and changes["phone"][0] is not None:
-            former.append((record["target"], changes["phone"][0], record["row"]))
+    upd = applied.filter(pl.col("status") == UPDATED)
+    if upd.height:
+        for record in upd.select(
+            "row",
+            "target",
+            *(f"w:{k}" for k in writable),
+            *(f"n:{k}" for k in writable),
+            *(f"cur:{k}" for k in writable),
+        ).iter_rows(named=True):
+            changes = {
+                k: [record[f"cur:{k}"], record[f"n:{k}"]] for k in writable if record[f"w:{k}"]
+            }
+            events.append((record["target"], record["row"], json.dumps(changes)))
+            if "phone" in changes and changes["phone"][0] is not None:
+                former.append((record["target"], changes["phone"][0], record["row"]))
     for d in seq.decisions:
         if d.status not in (Status.UPDATED, Status.UNCHANGED) or d.contact_id is None:
             continue
@@ -378,77 +384,74 @@ def _key_events(
     bulk: pl.DataFrame, seq: SequentialResult, settings: AccountSettings, writable: list[str]
 ) -> BatchChanges:
     """What the batch did to emails, name-and-birth-date keys and histories, row by row."""
-    rows: list[tuple[int, str, str, int]] = []
-    born = BIRTH_DATE_KEY if settings.has_birth_date else None
-    touched = bulk.filter(pl.col("status").is_in([Status.CREATED.value, Status.UPDATED.value]))
-    if touched.height:
-
-        def side(prefix: str, key: str) -> pl.Series:
-            if key == "born" and born is None:
-                return pl.Series([None] * touched.height, dtype=STR)
-            name = born if key == "born" else key
-            assert name is not None
-            if prefix == "after":
-                if name in writable:
-                    expr = (
-                        pl.when(pl.col("status") == Status.CREATED.value)
-                        .then(_new_value(settings, name, writable))
-                        .otherwise(_final_value(name, writable))
-                    )
-                else:
-                    expr = (
-                        pl.when(pl.col("status") == Status.CREATED.value)
-                        .then(pl.lit(settings.field(name).cleared_value, STR))
-                        .otherwise(pl.col(f"cur:{name}"))
-                    )
-            else:
-                expr = pl.col(f"cur:{name}")
-            return touched.select(expr.alias("v"))["v"]
-
-        for prefix, delta in (("before", -1), ("after", 1)):
-            email = email_key_series(side(prefix, "email"))
-            person = person_key_series(
-                side(prefix, "first_name"), side(prefix, "last_name"), side(prefix, "born")
+    event_schema = {"row": pl.Int64, "kind": STR, "key": STR, "delta": pl.Int64}
+    frames: list[pl.DataFrame] = []
+    for kind in ("email", "person"):  # a created contact brings its keys
+        frames.append(
+            bulk.filter((pl.col("status") == CREATED) & pl.col(f"key:{kind}").is_not_null()).select(
+                "row",
+                pl.lit(kind).alias("kind"),
+                pl.col(f"key:{kind}").alias("key"),
+                pl.lit(1, pl.Int64).alias("delta"),
             )
-            part = pl.DataFrame(
-                {"row": touched["row"], "email": email, "person": person, "was": touched["status"]}
-            )
-            if prefix == "before":  # a created contact had no keys before
-                part = part.filter(pl.col("was") != Status.CREATED.value)
-            for kind in ("email", "person"):
-                rows.extend(
-                    (row, kind, key, delta)
-                    for row, key in part.select("row", kind).drop_nulls().iter_rows()
-                )
-    former = []
-    if "phone" in writable:
-        former = (
-            touched.filter(
-                (pl.col("status") == Status.UPDATED.value)
-                & pl.col("w:phone")
-                & pl.col("cur:phone").is_not_null()
-            )
-            .select("row", pl.col("cur:phone").alias("phone"))
-            .rows()
         )
+    changed = bulk.filter(pl.col("status") == UPDATED)
+    former: list[tuple[int, str]] = []
+    if changed.height:  # a changed contact may move from one key to another
+        born = BIRTH_DATE_KEY if settings.has_birth_date else None
+
+        def side(key: str | None, after: bool) -> pl.Series:
+            if key is None:
+                return pl.Series([None] * changed.height, dtype=STR)
+            expr = (
+                _final_value(key, writable) if after and key in writable else pl.col(f"cur:{key}")
+            )
+            return changed.select(expr.alias("v"))["v"]
+
+        keys = pl.DataFrame(
+            {
+                "row": changed["row"],
+                **{f"email:{s}": email_key_series(side("email", s == "a")) for s in ("b", "a")},
+                **{
+                    f"person:{s}": person_key_series(
+                        side("first_name", s == "a"),
+                        side("last_name", s == "a"),
+                        side(born, s == "a"),
+                    )
+                    for s in ("b", "a")
+                },
+            }
+        )
+        for kind in ("email", "person"):
+            before, after = pl.col(f"{kind}:b"), pl.col(f"{kind}:a")
+            moved = keys.filter(~before.eq_missing(after))
+            for side_col, delta in ((before, -1), (after, 1)):
+                frames.append(
+                    moved.filter(side_col.is_not_null()).select(
+                        "row",
+                        pl.lit(kind).alias("kind"),
+                        side_col.alias("key"),
+                        pl.lit(delta, pl.Int64).alias("delta"),
+                    )
+                )
+        if "phone" in writable:
+            former = (
+                changed.filter(pl.col("w:phone") & pl.col("cur:phone").is_not_null())
+                .select("row", pl.col("cur:phone").alias("phone"))
+                .rows()
+            )
+    rows: list[tuple[int, str, str, int]] = []
     for e in seq.events:
-        for kind, (before, after) in (("email", e.email), ("person", e.person)):
-            if before != after:
-                if before is not None:
-                    rows.append((e.row, kind, before, -1))
-                if after is not None:
-                    rows.append((e.row, kind, after, 1))
+        for kind, (b, a) in (("email", e.email), ("person", e.person)):
+            if b != a:
+                if b is not None:
+                    rows.append((e.row, kind, b, -1))
+                if a is not None:
+                    rows.append((e.row, kind, a, 1))
         if e.former_phone is not None:
             former.append((e.row, e.former_phone))
-    events = pl.DataFrame(
-        rows, schema={"row": pl.Int64, "kind": STR, "key": STR, "delta": pl.Int64}, orient="row"
-    )
-    # A key that does not change is not an event: an update that keeps its email cancels out.
-    events = (
-        events.group_by("row", "kind", "key")
-        .agg(pl.col("delta").sum())
-        .filter(pl.col("delta") != 0)
-    )
+    frames.append(pl.DataFrame(rows, schema=event_schema, orient="row"))
+    events = pl.concat([f.cast(event_schema) for f in frames])  # type: ignore[arg-type]
     return BatchChanges(
         events, pl.DataFrame(former, schema={"row": pl.Int64, "phone": STR}, orient="row")
     )
@@ -460,15 +463,12 @@ def _file_phones(bulk: pl.DataFrame, seq: SequentialResult) -> pl.DataFrame:
     found = bulk.filter(
         pl.col("ph").is_not_null()
         & pl.col("contact_id").is_not_null()
-        & (
-            (pl.col("status") != Status.SKIPPED.value)
-            | (pl.col("skip_code") == Code.DUPLICATE_CONTACT.value)
-        )
+        & ((pl.col("status") != SKIPPED) | (pl.col("skip_code") == Code.DUPLICATE_CONTACT.value))
     ).select(
         "row",
         "contact_id",
         pl.col("ph").alias("phone"),
-        pl.when(pl.col("status") == Status.CREATED.value)
+        pl.when(pl.col("status") == CREATED)
         .then(pl.lit(None, STR))
         .otherwise(pl.col("cur:phone"))
         .alias("start"),
@@ -504,7 +504,7 @@ def _outcomes(
     frame: pl.DataFrame,
     bulk: pl.DataFrame,
     seq: SequentialResult,
-    flagged: set[int],
+    flagged: pl.Series,
     nb: NormalisedBatch,
     settings: AccountSettings,
     messages: MessageContext,
@@ -512,6 +512,7 @@ def _outcomes(
 ) -> pl.DataFrame:
     """One outcome per input row, with its message."""
     records: list[tuple[Any, ...]] = []
+    is_flagged = set(flagged.to_list()) if flagged.len() < 10_000 else None
 
     def add(d: Decision, row: InputRow) -> None:
         records.append(
@@ -526,12 +527,13 @@ def _outcomes(
 
     # Rows stopped by the whole-file checks, and rows that could not be read.
     pre = frame.filter(~pl.col("live"))
-    for row, (r, codes) in zip(
-        input_rows(_as_batch(nb, pre), settings),
-        pre.select("row", "pre_codes").iter_rows(),
-        strict=True,
-    ):
-        add(Decision(r, Status.SKIPPED, tuple(Code(c) for c in codes)), row)
+    if pre.height:
+        for row, (r, codes) in zip(
+            input_rows(_as_batch(nb, pre), settings),
+            pre.select("row", "pre_codes").iter_rows(),
+            strict=True,
+        ):
+            add(Decision(r, Status.SKIPPED, tuple(Code(c) for c in codes)), row)
     for bad in nb.bad_rows:
         add(
             Decision(bad.row, Status.SKIPPED, (Code.INVALID_VALUE,)),
@@ -540,12 +542,14 @@ def _outcomes(
 
     # Rows decided one by one.
     for d, row in zip(seq.decisions, seq.rows, strict=True):
-        if d.status is Status.CREATED and d.contact_id in flagged:
+        if d.status is Status.CREATED and (
+            d.contact_id in is_flagged if is_flagged is not None else d.contact_id in flagged
+        ):
             d.codes = (Code.POSSIBLE_DUPLICATE,)
         add(d, row)
 
     # Rows decided in columns: skipped ones one by one (they are few) ...
-    skipped = bulk.filter(pl.col("status") == Status.SKIPPED.value)
+    skipped = bulk.filter(pl.col("status") == SKIPPED)
     if skipped.height:
         rows = input_rows(_as_batch(nb, skipped), settings)
         for row, record in zip(
@@ -565,61 +569,81 @@ def _outcomes(
                 ),
                 row,
             )
-    # ... and the rest by the few messages they share.
-    done = bulk.filter(pl.col("status") != Status.SKIPPED.value).with_columns(
-        pl.concat_list(
-            [pl.when(pl.col(f"w:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
-        )
-        .list.drop_nulls()
-        .alias("written"),
-        pl.concat_list(
-            [pl.when(pl.col(f"k:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
-        )
-        .list.drop_nulls()
-        .alias("kept"),
-        pl.col("contact_id").is_in(list(flagged)).alias("flagged"),
-    )
-    kinds = done.select("status", "written", "kept", "flagged").unique()
-    texts = []
-    for status, written, kept, flag in kinds.iter_rows():
-        d = Decision(
-            0,
-            Status(status),
-            _flag_codes(Status(status), kept, flag),
-            values=dict.fromkeys(written),
-            kept=tuple(kept),
-        )
-        texts.append(
-            (
-                status,
-                written,
-                kept,
-                flag,
+    parts = [pl.DataFrame(records, schema=OUTCOME_SCHEMA, orient="row")]
+
+    # ... new contacts by whether they are flagged ...
+    new = bulk.filter(pl.col("status") == CREATED)
+    if new.height:
+        texts = {}
+        for flag in (False, True):
+            d = Decision(0, Status.CREATED, (Code.POSSIBLE_DUPLICATE,) if flag else ())
+            texts[flag] = (
                 ";".join(c.value for c in d.codes) or None,
                 row_message(d, InputRow(0, {}), messages),
             )
+        is_new_flagged = pl.col("contact_id").is_in(flagged.implode())
+        parts.append(
+            new.select(
+                "row",
+                pl.lit(CREATED).alias("status"),
+                pl.when(is_new_flagged)
+                .then(pl.lit(texts[True][0]))
+                .otherwise(pl.lit(texts[False][0], STR))
+                .alias("codes"),
+                "contact_id",
+                pl.when(is_new_flagged)
+                .then(pl.lit(texts[True][1]))
+                .otherwise(pl.lit(texts[False][1]))
+                .alias("message"),
+            )
         )
-    table = pl.DataFrame(
-        texts,
-        schema={
-            "status": STR,
-            "written": pl.List(STR),
-            "kept": pl.List(STR),
-            "flagged": pl.Boolean,
-            "codes": STR,
-            "message": STR,
-        },
-        orient="row",
-    )
-    rest = done.join(table, on=["status", "written", "kept", "flagged"], how="left").select(
-        list(OUTCOME_SCHEMA)
-    )
-    return pl.concat(
-        [pl.DataFrame(records, schema=OUTCOME_SCHEMA, orient="row"), rest.cast(OUTCOME_SCHEMA)]  # type: ignore[arg-type]
-    ).sort("row")
-
-
-def _flag_codes(status: Status, kept: list[str], flag: bool) -> tuple[Code, ...]:
-    if status is Status.CREATED:
-        return (Code.POSSIBLE_DUPLICATE,) if flag else ()
-    return (Code.CONTACT_OUT_OF_SYNC,) if kept else ()
+    # ... and the rest by the few messages they share.
+    done = bulk.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
+    if done.height:
+        done = done.with_columns(
+            pl.concat_list(
+                [pl.when(pl.col(f"w:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
+            )
+            .list.drop_nulls()
+            .alias("written"),
+            pl.concat_list(
+                [pl.when(pl.col(f"k:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
+            )
+            .list.drop_nulls()
+            .alias("kept"),
+        )
+        texts_ = []
+        for status, written, kept in done.select("status", "written", "kept").unique().iter_rows():
+            d = Decision(
+                0,
+                Status(status),
+                (Code.CONTACT_OUT_OF_SYNC,) if kept else (),
+                values=dict.fromkeys(written),
+                kept=tuple(kept),
+            )
+            texts_.append(
+                (
+                    status,
+                    written,
+                    kept,
+                    ";".join(c.value for c in d.codes) or None,
+                    row_message(d, InputRow(0, {}), messages),
+                )
+            )
+        table = pl.DataFrame(
+            texts_,
+            schema={
+                "status": STR,
+                "written": pl.List(STR),
+                "kept": pl.List(STR),
+                "codes": STR,
+                "message": STR,
+            },
+            orient="row",
+        )
+        parts.append(
+            done.join(table, on=["status", "written", "kept"], how="left").select(
+                list(OUTCOME_SCHEMA)
+            )
+        )
+    return pl.concat([p.cast(OUTCOME_SCHEMA) for p in parts]).sort("row")  # type: ignore[arg-type]

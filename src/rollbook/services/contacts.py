@@ -31,6 +31,7 @@ from rollbook.store import Store, lock_account
 from rollbook.store import accounts as q_accounts
 from rollbook.store import contacts as q
 from rollbook.store import imports as q_imports
+from rollbook.store.provenance import contacts_with_provenance, phone_meta, with_provenance
 from rollbook.store.schema import (
     contact_redirects,
     contacts,
@@ -178,7 +179,7 @@ def _write_edit(
     if "phone" in plan.written:
         old_phone = plan.old.get("phone")
         if old_phone is not None:
-            meta = q.phone_meta(conn, account_id, [contact.id])[contact.id]
+            meta = phone_meta(conn, account_id, [contact.id])[contact.id]
             q.insert_phone_history(
                 conn,
                 [
@@ -195,11 +196,11 @@ def _write_edit(
                     }
                 ],
             )
-        new_phone = plan.written["phone"]
+        # Also when the phone is cleared: when, by whom and why it went stays with the contact.
         row.update(
-            phone_since=at if new_phone else None,
-            phone_source=how.source.value if new_phone else None,
-            phone_reason=how.reason if new_phone else None,
+            phone_since=at,
+            phone_source=how.source.value,
+            phone_reason=how.reason,
             phone_import_id=None,
             phone_row=None,
         )
@@ -250,10 +251,17 @@ def create_contact(
                     "created_at": at,
                     "created_source": how.source.value,
                     "created_by": how.actor,
-                    "updated_at": at,
-                    "phone_since": at if values.get("phone") else None,
-                    "phone_source": how.source.value if values.get("phone") else None,
-                    "phone_reason": how.reason if values.get("phone") else None,
+                    # The phone it is created with: its history entry is the creation's, but
+                    # for a reason given with it.
+                    **(
+                        {
+                            "phone_since": at,
+                            "phone_source": how.source.value,
+                            "phone_reason": how.reason,
+                        }
+                        if how.reason and values.get("phone")
+                        else {}
+                    ),
                 }
             ],
         )
@@ -319,7 +327,9 @@ def contact_json(row: Any, settings: AccountSettings) -> dict[str, Any]:
 
 def _contact_json(conn: Connection, settings: AccountSettings, cid: int) -> dict[str, Any]:
     row = conn.execute(
-        contacts.select().where(contacts.c.account_id == settings.account_id, contacts.c.id == cid)
+        contacts_with_provenance().where(
+            contacts.c.account_id == settings.account_id, contacts.c.id == cid
+        )
     ).first()
     if row is None:
         raise NotFound(f"there is no contact {cid} in this account", contact_id=cid)
@@ -348,13 +358,9 @@ def _phone_history(conn: Connection, account_id: int, cid: int) -> list[dict[str
 
 def _timeline(conn: Connection, account_id: int, cid: int) -> list[dict[str, Any]]:
     created = conn.execute(
-        sa.select(
-            contacts.c.created_at,
-            contacts.c.created_source,
-            contacts.c.created_by,
-            contacts.c.created_import_id,
-            contacts.c.created_row,
-        ).where(contacts.c.id == cid)
+        with_provenance(contacts.c.created_import_id, contacts.c.created_row).where(
+            contacts.c.id == cid
+        )
     ).one()
     items: list[dict[str, Any]] = [
         {
@@ -465,7 +471,9 @@ def iter_contacts(
     exhausted or closed — use it whole (``rollbook contacts list`` does)."""
     with store.read() as conn:
         settings = q_accounts.settings_for(conn, slug)
-        stmt = contacts.select().where(*_where(conn, settings, flt)).order_by(contacts.c.id)
+        stmt = (
+            contacts_with_provenance().where(*_where(conn, settings, flt)).order_by(contacts.c.id)
+        )
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
         for row in conn.execution_options(yield_per=5000).execute(stmt):

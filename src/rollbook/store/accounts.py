@@ -83,6 +83,11 @@ def set_account_options(conn: Connection, account_id: int, **values: Any) -> Non
     conn.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
+def has_contacts(conn: Connection, account_id: int) -> bool:
+    q = sa.select(contacts.c.id).where(contacts.c.account_id == account_id).limit(1)
+    return conn.execute(q).first() is not None
+
+
 def uses_crm_ids(conn: Connection, account_id: int) -> bool:
     """Does any contact of the account have a CRM ID?"""
     q = sa.select(contacts.c.id).where(

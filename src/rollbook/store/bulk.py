@@ -10,6 +10,7 @@ and hands Polars frames in and out. Everything stays inside the transaction the 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -142,81 +143,43 @@ INSERT_COLUMNS = (
 
 
 def insert_contacts(
-    conn: Connection,
-    frame: pl.DataFrame,
-    *,
-    account_id: int,
-    at: datetime,
-    source: str,
-    actor: str | None,
-    import_id: int | None,
+    conn: Connection, frame: pl.DataFrame, *, account_id: int, import_id: int
 ) -> None:
-    """Insert new contacts (``INSERT_COLUMNS``; booleans as Boolean, custom as JSON text).
-    Their creation event and their phone's history entry (since when, from which import and
-    row) are the same for the whole frame but for the row."""
+    """Insert the contacts an import created (``INSERT_COLUMNS``; booleans as Boolean, custom
+    as JSON text). Their creation is the import's: the row names the import and the row, and
+    nothing else (see store/provenance.py)."""
     if frame.is_empty():
         return
     frame = frame.select(INSERT_COLUMNS)
     if _pg(conn):
-        _copy_contacts(conn, frame, account_id, at, source, actor, import_id)
+        copy_frame(
+            conn,
+            "contacts",
+            frame.with_columns(
+                pl.lit(account_id).alias("account_id"),
+                pl.lit(import_id).alias("created_import_id"),
+            ),
+        )
         return
-    # SQLite: one prepared statement; what every row shares is bound once per row as the
-    # same Python objects (cheap), what differs comes from the frame.
     sql = (
-        "INSERT INTO contacts (id, account_id, crm_id, first_name, last_name, email, phone, "
-        "opted_out, archived, custom, created_at, created_source, created_by, "
-        "created_import_id, created_row, updated_at, phone_since, phone_source, phone_reason, "
-        "phone_import_id, phone_row) VALUES (?1, ?11, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?13, "
-        "?14, ?15, ?10, ?12, CASE WHEN ?6 IS NULL THEN NULL ELSE ?12 END, "
-        "CASE WHEN ?6 IS NULL THEN NULL ELSE ?13 END, NULL, "
-        "CASE WHEN ?6 IS NULL THEN NULL ELSE ?15 END, CASE WHEN ?6 IS NULL THEN NULL ELSE ?10 END)"
+        "INSERT INTO contacts (id, crm_id, first_name, last_name, email, phone, opted_out, "
+        "archived, custom, created_row, account_id, created_import_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
-    stamp = _sqlite_time(at)
-    shared = (account_id, stamp, source, actor, import_id)
     cur = _driver(conn).cursor()
-    cur.executemany(sql, (row + shared for row in frame.iter_rows()))
+    cur.executemany(sql, _tuples(frame, account_id, import_id))
+
+
+def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
+    """The frame's rows as tuples, followed by ``shared`` values — built column-wise (a list per
+    column, zipped lazily), several times faster than iterating rows."""
+    columns = [s.to_list() for s in frame.iter_columns()]
+    return zip(*columns, *(itertools.repeat(v, frame.height) for v in shared), strict=True)
 
 
 def _sqlite_time(at: datetime) -> str:
     """How SQLAlchemy's DateTime stores a timestamp on SQLite (so it reads it back)."""
     return at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _copy_contacts(
-    conn: Connection,
-    frame: pl.DataFrame,
-    account_id: int,
-    at: datetime,
-    source: str,
-    actor: str | None,
-    import_id: int | None,
-) -> None:
-    has_phone = pl.col("phone").is_not_null()
-    stamp = at.isoformat()
-    full = frame.select(
-        "id",
-        pl.lit(account_id).alias("account_id"),
-        "crm_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "opted_out",
-        "archived",
-        "custom",
-        pl.lit(stamp).alias("created_at"),
-        pl.lit(source).alias("created_source"),
-        pl.lit(actor, dtype=pl.String).alias("created_by"),
-        pl.lit(import_id, dtype=pl.Int64).alias("created_import_id"),
-        "created_row",
-        pl.lit(stamp).alias("updated_at"),
-        pl.when(has_phone).then(pl.lit(stamp)).alias("phone_since"),
-        pl.when(has_phone).then(pl.lit(source)).alias("phone_source"),
-        pl.lit(None, dtype=pl.String).alias("phone_reason"),
-        pl.when(has_phone).then(pl.lit(import_id, dtype=pl.Int64)).alias("phone_import_id"),
-        pl.when(has_phone).then(pl.col("created_row")).alias("phone_row"),
-    )
-    copy_frame(conn, "contacts", full)
 
 
 def copy_frame(conn: Connection, table: str, frame: pl.DataFrame) -> None:
@@ -282,15 +245,22 @@ def update_contacts(
     if kept.height:
         cur.executemany(
             plain,
-            [(*r[:-1], stamp, r[-1]) for r in kept.select(*UPDATE_COLUMNS, "id").iter_rows()],
+            _tuples(kept.select(*UPDATE_COLUMNS, pl.lit(stamp).alias("at"), "id")),
         )
     if wrote.height:
         cur.executemany(
             with_phone,
-            [
-                (*r[:-2], stamp, stamp, source, import_id, r[-2], r[-1])
-                for r in wrote.select(*UPDATE_COLUMNS, "phone_row", "id").iter_rows()
-            ],
+            _tuples(
+                wrote.select(
+                    *UPDATE_COLUMNS,
+                    pl.lit(stamp).alias("at"),
+                    pl.lit(stamp).alias("since"),
+                    pl.lit(source).alias("source"),
+                    pl.lit(import_id, pl.Int64).alias("import_id"),
+                    "phone_row",
+                    "id",
+                )
+            ),
         )
 
 

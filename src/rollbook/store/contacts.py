@@ -21,8 +21,6 @@ from rollbook.store.schema import (
 
 _FLAGS = ("opted_out", "archived")
 _TEXT_COLUMNS = tuple(k for k in STORED_BUILTIN_KEYS if k not in _FLAGS)
-#: Columns that hold the current phone's history entry.
-PHONE_META = ("phone_since", "phone_source", "phone_reason", "phone_import_id", "phone_row")
 CHUNK = 5000
 
 
@@ -77,17 +75,6 @@ def fetch_states(
     return found
 
 
-def phone_meta(conn: Connection, account_id: int, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """Since when, from where and why each contact has its current phone."""
-    result: dict[int, dict[str, Any]] = {}
-    cols = [contacts.c.id, *(contacts.c[k] for k in PHONE_META)]
-    for part in chunks(sorted(set(ids))):
-        q = sa.select(*cols).where(contacts.c.account_id == account_id, contacts.c.id.in_(part))
-        for row in conn.execute(q):
-            result[row.id] = {k: getattr(row, k) for k in PHONE_META}
-    return result
-
-
 def history_holders(
     conn: Connection, account_id: int, phones: Iterable[str]
 ) -> list[tuple[int, str]]:
@@ -134,6 +121,24 @@ class ContactIds:
         self.block = block
         self._next: int | None = None
         self._pool: list[int] = []
+
+    def take_many(self, count: int) -> list[int]:
+        """``count`` fresh ids, ascending."""
+        if count == 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            if len(self._pool) < count:
+                q = sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
+                    "FROM generate_series(1, :n)"
+                )
+                more = self.conn.execute(q, {"n": max(count - len(self._pool), self.block)})
+                self._pool = sorted([*self._pool, *more.scalars()], reverse=True)
+            return [self._pool.pop() for _ in range(count)]
+        first = self.take()
+        assert self._next is not None
+        self._next += count - 1
+        return list(range(first, first + count))
 
     def take(self) -> int:
         if self.conn.dialect.name == "postgresql":

@@ -117,6 +117,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # 8 KiB pages: bulk imports maintain the unique phone index ~10% faster than with 4 KiB
+        # (measured, docs/benchmarks.md). It only takes effect on a new, empty database file.
+        cur.execute("PRAGMA page_size=8192")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")

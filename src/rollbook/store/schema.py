@@ -6,7 +6,9 @@ A few choices that shape everything else (docs/design.md tells the story):
 * ``contacts`` holds the built-in fields as columns and the custom fields as one JSON object of
   canonical strings. The current phone's history entry lives on the contact row (``phone_since``,
   ``phone_source`` …); ``phone_history`` holds the numbers a contact *had*. A created contact's
-  creation event lives on the row too (``created_*``). So a fresh import writes one row per contact.
+  creation event lives on the row too (``created_*``). So a fresh import writes one row per
+  contact — and a narrow one: what it shares with the import (time, source, actor) it leaves to
+  the import record.
 * ``field_bases`` is sparse: a row exists only where the platform has changed a field since the
   last import (the *base* of the three-way rule), or where the value was never sent by an import.
 * ``import_rows`` keeps the row report of an import as compressed Arrow chunks; ``label_ranges``
@@ -102,14 +104,17 @@ contacts = sa.Table(
     sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("custom", JSONType, nullable=False),
-    # The creation event.
-    sa.Column("created_at", Timestamp, nullable=False),
-    sa.Column("created_source", sa.String(16), nullable=False),
+    # The creation event. A contact an import created names the import and row; its time, source
+    # and actor are the import's (these three columns stay empty, see store/provenance.py).
+    sa.Column("created_at", Timestamp),
+    sa.Column("created_source", sa.String(16)),
     sa.Column("created_by", sa.String(200)),
     sa.Column("created_import_id", sa.Integer),
     sa.Column("created_row", sa.Integer),
-    sa.Column("updated_at", Timestamp, nullable=False),
-    # The current phone's history entry: since when, from where, why.
+    # Empty until the contact changes after its creation.
+    sa.Column("updated_at", Timestamp),
+    # The current phone's history entry — since when, from where, why — once the phone has
+    # changed after the contact's creation; empty means "the phone it was created with".
     sa.Column("phone_since", Timestamp),
     sa.Column("phone_source", sa.String(16)),
     sa.Column("phone_reason", sa.String(500)),
@@ -117,7 +122,6 @@ contacts = sa.Table(
     sa.Column("phone_row", sa.Integer),
     sa.UniqueConstraint("account_id", "phone"),
     sa.UniqueConstraint("account_id", "crm_id"),
-    sa.Index(None, "account_id", "email"),
     sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL
 )
 

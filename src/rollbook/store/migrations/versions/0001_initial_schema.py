@@ -49,12 +49,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_source", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_source", sa.String(length=16), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=True),
         sa.Column("created_import_id", sa.Integer(), nullable=True),
         sa.Column("created_row", sa.Integer(), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("phone_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("phone_source", sa.String(length=16), nullable=True),
         sa.Column("phone_reason", sa.String(length=500), nullable=True),
@@ -71,11 +71,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "phone", name=op.f("uq_contacts_account_id_phone")),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contacts_account_id_email"), ["account_id", "email"], unique=False
-        )
-
     op.create_table(
         "field_defs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -407,8 +402,5 @@ def downgrade() -> None:
     op.drop_table("mappings")
     op.drop_table("imports")
     op.drop_table("field_defs")
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contacts_account_id_email"))
-
     op.drop_table("contacts")
     op.drop_table("accounts")

@@ -1,0 +1,106 @@
+"""What can be worked out about a batch's rows before the database is asked anything.
+
+Everything here depends on the row alone, so it runs in the reading thread, ahead of the batch
+being planned and written (``engine._Ahead``): the values a row identifies by, the cells that did
+not normalise, the contact the row would create if it creates one — its values in the store's
+form — and the keys its possible-duplicate flag is decided by.
+
+Columns added to a normalised batch: ``i`` (position), ``idv``, ``crm``, ``ph`` (the id, CRM ID
+and phone when set), ``invalid_codes``, ``new:<field>`` (a new contact's values),
+``new:custom`` (their JSON), ``key:email`` and ``key:person``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from rollbook.importing.keys import email_key_series, person_key_series
+from rollbook.importing.normalise import CLEAR_MARK, NormalisedBatch, invalid_column
+from rollbook.model import BIRTH_DATE_KEY, CODE_ORDER, AccountSettings, Code, FieldType
+
+STR = pl.String
+
+
+def given(name: str) -> pl.Expr:
+    """A set value: null where the cell was empty or said UNSET."""
+    col = pl.col(name)
+    return pl.when(col == CLEAR_MARK).then(pl.lit(None, STR)).otherwise(col)
+
+
+def codes_list(*pairs: tuple[pl.Expr, Code]) -> pl.Expr:
+    """A list of codes, in the order codes are always listed."""
+    ordered = sorted(pairs, key=lambda p: CODE_ORDER.index(p[1]))
+    return pl.concat_list(
+        [pl.when(c).then(pl.lit(code.value)).otherwise(pl.lit(None, STR)) for c, code in ordered]
+    ).list.drop_nulls()
+
+
+def new_value(settings: AccountSettings, key: str, fields: list[str]) -> pl.Expr:
+    """What a new contact holds in ``key``: the row's value, else the field's empty value."""
+    default = pl.lit(settings.field(key).cleared_value, STR)
+    if key not in fields:
+        return default
+    col = pl.col(key)
+    return pl.when(col.is_not_null() & (col != CLEAR_MARK)).then(col).otherwise(default)
+
+
+def custom_json(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """Custom values (the columns ``keys`` of ``frame``) as the JSON object the store keeps:
+    set fields only, canonical strings."""
+    if not keys:
+        return pl.Series("custom", ["{}"] * frame.height, dtype=STR)
+    encoded = frame.select(pl.struct(keys).struct.json_encode().alias("custom"))["custom"]
+    # Leave out the fields that are not set: {"a":null,"b":"x"} -> {"b":"x"}
+    return (
+        encoded.str.replace_all(r'"[a-z][a-z0-9_]*":null,?', "")
+        .str.replace(r",\}$", "}")
+        .alias("custom")
+    )
+
+
+@dataclass
+class PreparedBatch:
+    frame: pl.DataFrame
+    batch: NormalisedBatch
+
+
+def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
+    fields = list(nb.fields)
+    frame = nb.frame.with_row_index("i")
+    missing = [k for k in ("id", "crm_id", "phone", "first_name", "last_name") if k not in fields]
+    frame = frame.with_columns(
+        *(pl.lit(None, STR).alias(k) for k in missing),
+        *(pl.lit(False).alias(invalid_column(k)) for k in missing),
+    )
+    invalid = {
+        c: pl.lit(False) for c in (Code.INVALID_PHONE, Code.INVALID_EMAIL, Code.INVALID_VALUE)
+    }
+    for key in fields:
+        code = settings.field(key).invalid_code
+        invalid[code] = invalid[code] | pl.col(invalid_column(key))
+    keys = [f.key for f in settings.fields if f.type is not FieldType.ID]
+    frame = frame.with_columns(
+        codes_list(*((cond, code) for code, cond in invalid.items())).alias("invalid_codes"),
+        given("id").cast(pl.Int64, strict=False).alias("idv"),
+        given("crm_id").alias("crm"),
+        given("phone").alias("ph"),
+        *(new_value(settings, k, fields).alias(f"new:{k}") for k in keys),
+    )
+    custom = [f.key for f in settings.fields if not f.builtin]
+    born = (
+        frame[f"new:{BIRTH_DATE_KEY}"]
+        if settings.has_birth_date
+        else pl.Series([None] * frame.height, dtype=STR)
+    )
+    frame = frame.with_columns(
+        custom_json(
+            pl.DataFrame({k: frame[f"new:{k}"] for k in custom}) if custom else frame, custom
+        ).alias("new:custom"),
+        email_key_series(frame["new:email"]).alias("key:email"),
+        person_key_series(frame["new:first_name"], frame["new:last_name"], born).alias(
+            "key:person"
+        ),
+    )
+    return PreparedBatch(frame, nb)
