@@ -83,11 +83,48 @@ LAST = [
 ]
 # A real population has thousands of surnames; built from syllables, these give ~30,000, so that
 # "same name and birth date" is as rare as it is in a registrar's data.
-_SYLLABLES = ["an", "ber", "cal", "dor", "el", "fen", "gar", "hal", "is", "jo", "kel", "lan",
-              "mar", "nor", "os", "pen", "quin", "ros", "sal", "tor", "ul", "ven", "wil", "yar",
-              "zan", "bro", "cha", "dre", "fin", "gra", "hol"]
-SURNAMES = [*LAST, *(a.capitalize() + b + c for a in _SYLLABLES for b in _SYLLABLES
-                     for c in ("", "s", "son", "er"))]
+_SYLLABLES = [
+    "an",
+    "ber",
+    "cal",
+    "dor",
+    "el",
+    "fen",
+    "gar",
+    "hal",
+    "is",
+    "jo",
+    "kel",
+    "lan",
+    "mar",
+    "nor",
+    "os",
+    "pen",
+    "quin",
+    "ros",
+    "sal",
+    "tor",
+    "ul",
+    "ven",
+    "wil",
+    "yar",
+    "zan",
+    "bro",
+    "cha",
+    "dre",
+    "fin",
+    "gra",
+    "hol",
+]
+SURNAMES = [
+    *LAST,
+    *(
+        a.capitalize() + b + c
+        for a in _SYLLABLES
+        for b in _SYLLABLES
+        for c in ("", "s", "son", "er")
+    ),
+]
 AREAS = ["212", "415", "617", "312", "213", "305", "404", "503", "206", "720", "512", "646"]
 CITIES = [
     ("Boston", "MA"),

@@ -103,7 +103,27 @@ def normalise_date(raw: str, region: str) -> str | None:
 
 
 def normalise_date_series(raw: pl.Series, region: str) -> pl.Series:
-    """Vectorised: each shape's parts by one regex, then calendar arithmetic in Polars."""
+    """Vectorised. Most exports write ISO dates: those are checked with one cheap pattern and
+    a calendar test; the other shapes only see the values that are not ISO."""
+    raw = raw.cast(pl.String)
+    iso = raw.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").fill_null(False)
+    if not iso.any():
+        return _shapes_series(raw, region)
+    parsed = raw.str.to_date("%Y-%m-%d", strict=False)
+    fast = pl.select(
+        pl.when(iso & parsed.is_not_null() & (parsed.dt.year() >= 1000))
+        .then(raw)
+        .otherwise(pl.lit(None, dtype=pl.String))
+    ).to_series()
+    rest = ~iso & raw.is_not_null()
+    if rest.any():
+        index = rest.arg_true()
+        fast = fast.scatter(index, _shapes_series(raw.gather(index), region))
+    return fast.rename(raw.name)
+
+
+def _shapes_series(raw: pl.Series, region: str) -> pl.Series:
+    """Each shape's parts by one regex, then calendar arithmetic in Polars."""
     years: list[pl.Expr] = []
     months: list[pl.Expr] = []
     days: list[pl.Expr] = []

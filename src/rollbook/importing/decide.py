@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from rollbook.fields import name_key_series
 from rollbook.importing.lookup import Candidates, base_column, has_base_column, value_keys
 from rollbook.importing.normalise import CLEAR_MARK
 from rollbook.importing.prepare import given
+from rollbook.importing.worker import Db
 from rollbook.model import AccountSettings, Code, Status
 from rollbook.store.schema import contacts
 
@@ -137,14 +137,14 @@ def _agrees(mine: str, theirs: str) -> pl.Expr:
     return pl.col(mine).is_null() | b.is_null() | (a == b).fill_null(False)
 
 
-def refers_to_new_ids(conn: Connection, frame: pl.DataFrame) -> bool:
+def refers_to_new_ids(db: Db, frame: pl.DataFrame) -> bool:
     """Does a row name an id no contact has yet, but one this batch may give out? Then the whole
     batch is decided one by one, handing out real ids as it goes (it never happens with files
     that come from a student system)."""
     unknown = frame.filter(pl.col("live") & pl.col("unknown"))["idv"]
     if unknown.is_empty():
         return False
-    top = conn.execute(sa.select(sa.func.max(contacts.c.id))).scalar() or 0
+    top = db.call(lambda conn: conn.execute(sa.select(sa.func.max(contacts.c.id))).scalar()) or 0
     return bool((unknown > top).any())
 
 
@@ -166,10 +166,63 @@ def entangled(frame: pl.DataFrame) -> pl.Series:
     return frame["i"].is_in(rows.implode())
 
 
-def decide_in_columns(
+def decide_identity_skips(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows identification already skips: an unknown id, an id and CRM ID at odds, a phone that
+    is someone else's."""
+    return rows.select(
+        "i",
+        "row",
+        pl.lit(Status.SKIPPED.value).alias("status"),
+        pl.when(pl.col("unknown"))
+        .then(pl.lit(Code.UNKNOWN_ID.value))
+        .when(pl.col("conflict"))
+        .then(pl.lit(Code.CRM_ID_CONFLICT.value))
+        .otherwise(pl.lit(Code.DUPLICATE_CONTACT.value))
+        .alias("skip_code"),
+        pl.when(pl.col("conflict")).then(pl.col("target")).alias("contact_id"),
+        pl.when(pl.col("conflict"))
+        .then(pl.col("crm_holder"))
+        .otherwise(pl.col("phone_owner"))
+        .alias("other"),
+        "names_differ",
+    )
+
+
+def decide_new(rows: pl.DataFrame, settings: AccountSettings, fields: list[str]) -> pl.DataFrame:
+    """Rows that found no contact: a new one, unless a required field is missing (the rows
+    carry the required fields' columns) or the phone is another contact's."""
+    missing = [
+        ~(pl.col(k).is_not_null() & (pl.col(k) != CLEAR_MARK)) if k in fields else pl.lit(True)
+        for k in settings.required
+    ]
+    blank = pl.any_horizontal(missing) if missing else pl.lit(False)
+    clash = pl.col("ph").is_not_null() & pl.col("phone_owner").is_not_null()
+    skip_code = (
+        pl.when(blank)
+        .then(pl.lit(Code.BLANK_REQUIRED.value))
+        .when(clash)
+        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
+    )
+    return rows.select(
+        "i",
+        "row",
+        "ph",
+        pl.when(skip_code.is_not_null())
+        .then(pl.lit(Status.SKIPPED.value))
+        .otherwise(pl.lit(Status.CREATED.value))
+        .alias("status"),
+        skip_code.alias("skip_code"),
+        pl.lit(None, pl.Int64).alias("contact_id"),
+        pl.when(clash & ~blank).then(pl.col("phone_owner")).alias("other"),
+        pl.lit(False).alias("names_differ"),
+    )
+
+
+def decide_existing(
     rows: pl.DataFrame, c: Candidates, settings: AccountSettings, fields: list[str]
 ) -> pl.DataFrame:
-    """Steps 2–5 of the rules for rows that depend on nothing but the batch's start."""
+    """Rows that found their contact: the three-way rule field by field, then the unique phone.
+    The rows carry the mapped fields' columns and what ``identify`` found."""
     writable = [k for k in fields if k != "id"]
     current = c.frame.select(
         pl.col("id").alias("target"),
@@ -207,8 +260,7 @@ def decide_in_columns(
     rows = rows.with_columns(exprs)
     wrote = pl.any_horizontal([pl.col(f"w:{k}") for k in writable] or [pl.lit(False)])
     kept_any = pl.any_horizontal([pl.col(f"k:{k}") for k in writable] or [pl.lit(False)])
-    existing = pl.col("target").is_not_null()
-    phone_clash = (
+    clash = (
         pl.col("w:phone")
         & pl.col("n:phone").is_not_null()
         & pl.col("phone_owner").is_not_null()
@@ -216,44 +268,16 @@ def decide_in_columns(
         if "phone" in writable
         else pl.lit(False)
     )
-    missing = [
-        ~(pl.col(k).is_not_null() & (pl.col(k) != CLEAR_MARK)) if k in fields else pl.lit(True)
-        for k in settings.required
-    ]
-    blank = pl.any_horizontal(missing) if missing else pl.lit(False)
-    new_clash = pl.col("ph").is_not_null() & pl.col("phone_owner").is_not_null()
-    skip_code = (
-        pl.when(pl.col("unknown"))
-        .then(pl.lit(Code.UNKNOWN_ID.value))
-        .when(pl.col("conflict"))
-        .then(pl.lit(Code.CRM_ID_CONFLICT.value))
-        .when(pl.col("names_differ"))
-        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
-        .when(existing & phone_clash)
-        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
-        .when(~existing & blank)
-        .then(pl.lit(Code.BLANK_REQUIRED.value))
-        .when(~existing & new_clash)
-        .then(pl.lit(Code.DUPLICATE_CONTACT.value))
-    )
-    nobody = pl.col("unknown") | pl.col("names_differ") | ~existing
-    return rows.with_columns(skip_code.alias("skip_code")).with_columns(
-        pl.when(pl.col("skip_code").is_not_null())
+    return rows.with_columns(
+        pl.when(clash)
         .then(pl.lit(Status.SKIPPED.value))
-        .when(~existing)
-        .then(pl.lit(Status.CREATED.value))
         .when(wrote)
         .then(pl.lit(Status.UPDATED.value))
         .otherwise(pl.lit(Status.UNCHANGED.value))
         .alias("status"),
-        (kept_any & pl.col("skip_code").is_null() & existing).alias("out_of_sync"),
-        pl.when(nobody)
-        .then(pl.lit(None, pl.Int64))
-        .otherwise(pl.col("target"))
-        .alias("contact_id"),
-        pl.when(pl.col("conflict"))
-        .then(pl.col("crm_holder"))
-        .when(pl.col("names_differ") | phone_clash | new_clash)
-        .then(pl.col("phone_owner"))
-        .alias("other"),
+        pl.when(clash).then(pl.lit(Code.DUPLICATE_CONTACT.value)).alias("skip_code"),
+        (kept_any & ~clash).alias("out_of_sync"),
+        pl.col("target").alias("contact_id"),
+        pl.when(clash).then(pl.col("phone_owner")).alias("other"),
+        pl.lit(False).alias("names_differ"),
     )

@@ -29,6 +29,7 @@ from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import Repeats, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.read import SourceFile
+from rollbook.importing.worker import DbWorker
 from rollbook.model import Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
@@ -37,7 +38,7 @@ from rollbook.store.provenance import with_provenance
 from rollbook.store.schema import contacts
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
-BATCH_ROWS = 100_000
+BATCH_ROWS = 50000
 
 Progress = Callable[[int, int], None]
 
@@ -62,8 +63,9 @@ def find_repeats(
     keys = frozenset({"crm_id", "id"}) & set(mapping.fields)
     seen: dict[str, list[pl.DataFrame]] = defaultdict(list)
     total = 0
-    for batch in source.batches(BATCH_ROWS):
-        total += batch.cells.height + len(batch.bad_rows)
+    columns = sorted(mapping.fields[k] for k in keys) or [0]  # only what this pass needs
+    for batch in source.batches(BATCH_ROWS, columns=columns):
+        total += batch.cells.height + len(batch.bad_rows) + batch.blank_rows
         if not keys:
             continue
         nb = normalise_batch(batch, mapping, ctx.settings, only=keys)
@@ -95,7 +97,7 @@ class _Ahead:
     _DONE = object()
 
     def __init__(self, source: SourceFile, mapping: FileMapping, settings: Any, rows: int) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._work, args=(source, mapping, settings, rows), daemon=True
@@ -145,8 +147,8 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
 ) -> EngineResult:
     settings = ctx.settings
-    ahead = _Ahead(source, mapping, settings, batch_rows)
     repeats, total = find_repeats(source, mapping, ctx)
+    ahead = _Ahead(source, mapping, settings, batch_rows)
     messages = MessageContext(
         settings,
         {key: mapping.header_of(key) for key in mapping.fields},
@@ -164,45 +166,58 @@ def run_import(
     labelled: list[pl.Series] = []
     if progress:
         progress(0, total)
-    for seq, prepared in enumerate(ahead):
-        nb = prepared.batch
-        plan = plan_batch(
-            conn, settings, prepared, repeats, new_ids.take_many, flag_index, messages, memory
-        )
-        former = apply_plan(conn, ctx, plan)
-        flag_index.update(
-            plan.changed_keys,
-            pl.DataFrame(former, schema={"phone": pl.String, "id": pl.Int64}, orient="row"),
-        )
-        memory.remember(plan.changed_keys)
-        outcomes = plan.outcomes
-        if ctx.preview:  # a preview cannot know the ids new contacts will get
-            outcomes = outcomes.with_columns(
-                pl.when(pl.col("status") == Status.CREATED.value)
-                .then(pl.lit(None, pl.Int64))
-                .otherwise(pl.col("contact_id"))
-                .alias("contact_id")
+    # Planning runs here; the database work runs in order on the worker, so that batch k+1 is
+    # planned while batch k is written (see worker.py).
+    db = DbWorker(conn)
+
+    try:
+        for seq, prepared in enumerate(ahead):
+            nb = prepared.batch
+            plan = plan_batch(
+                db, settings, prepared, repeats, new_ids.take_many, flag_index, messages, memory
             )
-        _count(counts, outcomes)
-        if outcomes.height:
-            store_imports.write_report_chunk(conn, ctx.import_id, seq, outcomes)
-            if keep_report:
-                report.append(outcomes)
-        found.append(
-            plan.file_phones.select(
-                "row",
-                "contact_id",
-                phone_number_series(plan.file_phones["phone"]).alias("file"),
-                phone_number_series(plan.file_phones["start"]).alias("start"),
+            db.submit(apply_plan, ctx, plan)
+            flag_index.update(
+                plan.changed_keys,
+                pl.DataFrame(
+                    [(phone, cid) for cid, phone, _ in plan.former_phones],
+                    schema={"phone": pl.String, "id": pl.Int64},
+                    orient="row",
+                ),
             )
-        )
-        for part in (plan.created, plan.updated):
-            ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
-        labelled.append(plan.labelled)
-        blank += nb.blank_rows
-        done += len(nb)
-        if progress:
-            progress(done, total)
+            memory.remember(plan.changed_keys)
+            outcomes = plan.outcomes
+            if ctx.preview:  # a preview cannot know the ids new contacts will get
+                outcomes = outcomes.with_columns(
+                    pl.when(pl.col("status") == Status.CREATED.value)
+                    .then(pl.lit(None, pl.Int64))
+                    .otherwise(pl.col("contact_id"))
+                    .alias("contact_id")
+                )
+            _count(counts, outcomes)
+            if outcomes.height:
+                db.submit(store_imports.write_report_chunk, ctx.import_id, seq, outcomes)
+                if keep_report:
+                    report.append(outcomes)
+            found.append(
+                plan.file_phones.select(
+                    "row",
+                    "contact_id",
+                    phone_number_series(plan.file_phones["phone"]).alias("file"),
+                    phone_number_series(plan.file_phones["start"]).alias("start"),
+                )
+            )
+            for part in (plan.created, plan.updated):
+                ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
+            labelled.append(plan.labelled)
+            blank += nb.blank_rows
+            done += len(nb)
+            if progress:
+                progress(done + blank, total)
+        db.drain()
+    finally:
+        db.close()
+        new_ids.close()
 
     label = None
     ids = pl.concat(labelled) if labelled else pl.Series([], dtype=pl.Int64)

@@ -7,11 +7,15 @@ changed emails or names, moved phones into the history.
 
 So the batch's changes become *events* — this key gained (+1) or lost (-1) a contact at this
 row; this phone entered the history at this row — and the count of contacts with a key at row
-r is its count at the start of the batch plus the events of the rows before r. Counts at the
-start come from the account's flag index: 64-bit hashes of every contact's email and
-name-and-birth-date key and of every former phone, held in memory for the import (loaded the
-first time a batch creates a contact; a fresh import into an empty account loads nothing).
-Hash hits are checked against the contacts' exact values, so a collision cannot raise a flag.
+r is its count at the start of the batch plus the events of the rows before r.
+
+Counts at the start come from the account's flag index, held in memory for the import: every
+contact's email key and name-and-birth-date key as 128-bit hashes (two independent 64-bit
+hashes), and every former phone as its number. It is loaded the first time a batch creates a
+contact (a fresh import into an empty account loads nothing) and kept up to date from the
+batches' plans, so planning never waits for the database to answer. Two different keys share
+both hashes with a probability far below 10^-25 for a million contacts — below any disk's error
+rate — and a shared hash could only add a flag, never change what is written.
 """
 
 from __future__ import annotations
@@ -23,47 +27,49 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.keys import email_key_series, person_key_series, phone_number_series
+from rollbook.importing.worker import Db
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings
-from rollbook.store import bulk
 from rollbook.store.schema import contacts, phone_history
 
-EMAIL, PERSON, FORMER = "email", "person", "former"
+EMAIL, PERSON = "email", "person"
+_SEEDS = (0x5EED, 0xC0FFEE)
 
 
-def _hash(s: pl.Series) -> pl.Series:
+def _hash(s: pl.Series, seed: int) -> pl.Series:
     """64-bit hashes; a missing value stays missing (it matches nothing)."""
     return pl.select(
-        pl.when(s.is_not_null()).then(s.hash(seed=0x5EED)).otherwise(pl.lit(None, pl.UInt64))
+        pl.when(s.is_not_null()).then(s.hash(seed=seed)).otherwise(pl.lit(None, pl.UInt64))
     ).to_series()
 
 
-def keys_of(frame: pl.DataFrame) -> pl.DataFrame:
-    """id, email, person (exact key strings) of contacts given as id + field values."""
-    born = (
-        frame[BIRTH_DATE_KEY]
-        if BIRTH_DATE_KEY in frame.columns
-        else pl.Series([None] * frame.height, dtype=pl.String)
-    )
+def _hashed(ids: pl.Series, email: pl.Series, person: pl.Series) -> pl.DataFrame:
+    """id and the 128-bit hashes of its email and person keys (``email:0``, ``email:1`` …)."""
     return pl.DataFrame(
         {
-            "id": frame["id"],
-            EMAIL: email_key_series(frame["email"]),
-            PERSON: person_key_series(frame["first_name"], frame["last_name"], born),
+            "id": ids,
+            **{f"{EMAIL}:{n}": _hash(email, seed) for n, seed in enumerate(_SEEDS)},
+            **{f"{PERSON}:{n}": _hash(person, seed) for n, seed in enumerate(_SEEDS)},
         }
     )
 
 
 class FlagIndex:
-    """The account's email and name-and-birth-date keys and former phones, hashed."""
+    """The account's email and name-and-birth-date keys, hashed, and its former phones."""
 
     def __init__(self) -> None:
         self.loaded = False
-        self.keys = pl.DataFrame(schema={"id": pl.Int64, EMAIL: pl.UInt64, PERSON: pl.UInt64})
+        self.keys = _hashed(
+            pl.Series([], dtype=pl.Int64),
+            pl.Series([], dtype=pl.String),
+            pl.Series([], dtype=pl.String),
+        )
         self.former = pl.DataFrame(schema={"phone": pl.Int64, "id": pl.Int64})
 
-    def load(self, conn: Connection, settings: AccountSettings) -> None:
-        if self.loaded:
-            return
+    def load(self, db: Db, settings: AccountSettings) -> None:
+        if not self.loaded:
+            db.call(self._load, settings)
+
+    def _load(self, conn: Connection, settings: AccountSettings) -> None:
         born = (
             contacts.c.custom[BIRTH_DATE_KEY].as_string() if settings.has_birth_date else sa.null()
         )
@@ -85,7 +91,11 @@ class FlagIndex:
             },
             orient="row",
         )
-        self.keys = _hashed(keys_of(frame))
+        self.keys = _hashed(
+            frame["id"],
+            email_key_series(frame["email"]),
+            person_key_series(frame["first_name"], frame["last_name"], frame[BIRTH_DATE_KEY]),
+        )
         q2 = sa.select(phone_history.c.phone, phone_history.c.contact_id).where(
             phone_history.c.account_id == settings.account_id
         )
@@ -104,13 +114,7 @@ class FlagIndex:
             self.keys = pl.concat(
                 [
                     self.keys.filter(~pl.col("id").is_in(changed["id"].implode())),
-                    pl.DataFrame(
-                        {
-                            "id": changed["id"],
-                            EMAIL: _hash(changed["key:email"]),
-                            PERSON: _hash(changed["key:person"]),
-                        }
-                    ),
+                    _hashed(changed["id"], changed["key:email"], changed["key:person"]),
                 ]
             )
         if former.height:
@@ -123,10 +127,6 @@ class FlagIndex:
                     ),
                 ]
             )
-
-
-def _hashed(keys: pl.DataFrame) -> pl.DataFrame:
-    return pl.DataFrame({"id": keys["id"], EMAIL: _hash(keys[EMAIL]), PERSON: _hash(keys[PERSON])})
 
 
 @dataclass
@@ -142,7 +142,7 @@ class BatchChanges:
 
 
 def flag_created(
-    conn: Connection,
+    db: Db,
     settings: AccountSettings,
     index: FlagIndex,
     created: pl.DataFrame,
@@ -152,29 +152,31 @@ def flag_created(
     possible duplicate?"""
     if created.is_empty():
         return pl.Series("flag", [], dtype=pl.Boolean)
-    index.load(conn, settings)
-    mine = created.select(
-        "id", "row", "phone", pl.col("key:email").alias(EMAIL), pl.col("key:person").alias(PERSON)
-    )
+    index.load(db, settings)
     flagged = pl.Series("flag", [False] * created.height)
     for kind in (EMAIL, PERSON):
-        count = _count_at_row(conn, settings, index, mine, kind, changes)
-        flagged = flagged | (count > 0)
-    flagged = flagged | _former_at_row(index, mine, changes)
-    return flagged.alias("flag")
+        flagged = flagged | (_count_at_row(index, created, kind, changes) > 0)
+    return (flagged | _former_at_row(index, created, changes)).alias("flag")
 
 
 def _count_at_row(
-    conn: Connection,
-    settings: AccountSettings,
-    index: FlagIndex,
-    mine: pl.DataFrame,
-    kind: str,
-    changes: BatchChanges,
+    index: FlagIndex, created: pl.DataFrame, kind: str, changes: BatchChanges
 ) -> pl.Series:
     """How many contacts have the row's ``kind`` key just before the row is applied."""
-    probe = mine.select("row", pl.col(kind).alias("key"), _hash(mine[kind]).alias("hash"))
-    start = _count_at_start(conn, settings, index, probe, kind)
+    key = created[f"key:{kind}"]
+    probe = pl.DataFrame(
+        {
+            "row": created["row"],
+            "key": key,
+            **{f"h{n}": _hash(key, seed) for n, seed in enumerate(_SEEDS)},
+        }
+    )
+    start = (
+        index.keys.select(pl.col(f"{kind}:0").alias("h0"), pl.col(f"{kind}:1").alias("h1"))
+        .join(probe.select("h0", "h1").drop_nulls().unique(), on=["h0", "h1"], how="semi")
+        .group_by("h0", "h1")
+        .agg(pl.len().cast(pl.Int64).alias("start"))
+    )
     events = changes.events.filter(pl.col("kind") == kind).select(
         pl.col("row").alias("at"), "key", "delta"
     )
@@ -186,9 +188,8 @@ def _count_at_row(
         .agg(pl.col("delta").sum().alias("moved"))
     )
     counted = (
-        probe.select("row", "key")
-        .join(start, on="key", how="left")
-        .join(before, on="row", how="left")
+        probe.join(start, on=["h0", "h1"], how="left", maintain_order="left")
+        .join(before, on="row", how="left", maintain_order="left")
         .select(
             pl.when(pl.col("key").is_null())
             .then(0)
@@ -199,40 +200,9 @@ def _count_at_row(
     return counted["count"]
 
 
-def _count_at_start(
-    conn: Connection,
-    settings: AccountSettings,
-    index: FlagIndex,
-    probe: pl.DataFrame,
-    kind: str,
-) -> pl.DataFrame:
-    """key -> how many contacts had it at the start of the batch. The index narrows it down;
-    the contacts' exact values (the database holds the batch's start: flags are decided before
-    the batch is applied) decide."""
-    hits = index.keys.join(
-        probe.select("hash").drop_nulls().unique(), left_on=kind, right_on="hash", how="inner"
-    )["id"].to_list()
-    if not hits:
-        return pl.DataFrame(schema={"key": pl.String, "start": pl.Int64})
-    exact = bulk.contacts_where_in(conn, settings.account_id, "id", hits)
-    values = exact.select("id", "email", "first_name", "last_name")
-    if settings.has_birth_date:
-        born = exact.select(
-            pl.col("custom").str.json_decode(pl.Struct({BIRTH_DATE_KEY: pl.String}))
-        ).unnest("custom")
-        values = values.with_columns(born[BIRTH_DATE_KEY])
-    keys = keys_of(values)
-    return (
-        keys.select(pl.col(kind).alias("key"))
-        .drop_nulls()
-        .group_by("key")
-        .agg(pl.len().cast(pl.Int64).alias("start"))
-    )
-
-
-def _former_at_row(index: FlagIndex, mine: pl.DataFrame, changes: BatchChanges) -> pl.Series:
+def _former_at_row(index: FlagIndex, created: pl.DataFrame, changes: BatchChanges) -> pl.Series:
     """Had another contact the row's phone before, just before the row is applied?"""
-    phones = mine.select("row", phone_number_series(mine["phone"]).alias("phone"))
+    phones = created.select("row", phone_number_series(created["phone"]).alias("phone"))
     known = phones["phone"].is_in(index.former["phone"].implode()).fill_null(False)
     moved = changes.former.select(
         pl.col("row").alias("at"), phone_number_series(changes.former["phone"]).alias("phone")

@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
-from sqlalchemy.engine import Connection
 
+from rollbook.importing.keys import phone_number_series
+from rollbook.importing.worker import Db
 from rollbook.model import AccountSettings, ContactState, FieldType
 from rollbook.store import bulk
 
@@ -77,7 +78,7 @@ class Memory:
     def __init__(self, empty_at_start: bool) -> None:
         self.active = empty_at_start
         self.crm = pl.Series("crm", [], dtype=pl.UInt64)
-        self.phones = pl.Series("phone", [], dtype=pl.String)
+        self.phones = pl.Series("phone", [], dtype=pl.Int64)
 
     @staticmethod
     def _hash(s: pl.Series) -> pl.Series:
@@ -87,7 +88,9 @@ class Memory:
         """``written``: crm_id, phone of contacts the import created or changed."""
         if self.active and written.height:
             self.crm = pl.concat([self.crm, self._hash(written["crm_id"].drop_nulls())])
-            self.phones = pl.concat([self.phones, written["phone"].drop_nulls()])
+            self.phones = pl.concat(
+                [self.phones, phone_number_series(written["phone"].drop_nulls())]
+            )
 
     def crm_ids(self, values: Sequence[str]) -> Sequence[str]:
         if not self.active or not values:
@@ -99,16 +102,14 @@ class Memory:
         if not self.active or not values:
             return values
         s = pl.Series(values, dtype=pl.String)
-        return s.filter(s.is_in(self.phones.implode())).to_list()
+        return s.filter(phone_number_series(s).is_in(self.phones.implode())).to_list()
 
 
 class Lookup:
     """The batch's queries, and the candidates gathered so far."""
 
-    def __init__(
-        self, conn: Connection, settings: AccountSettings, memory: Memory | None = None
-    ) -> None:
-        self.conn = conn
+    def __init__(self, db: Db, settings: AccountSettings, memory: Memory | None = None) -> None:
+        self.db = db
         self.settings = settings
         self.memory = memory or Memory(empty_at_start=False)
         self.found = empty_frame(settings)
@@ -140,14 +141,17 @@ class Lookup:
                 pl.col("custom").str.json_decode(pl.Struct({k: pl.String for k in custom}))
             ).unnest("custom")
             frame = pl.concat([frame, decoded], how="horizontal")
-        bases = bulk.bases_of(self.conn, settings.account_id, raw["id"].to_list())
+        bases = self.db.call(bulk.bases_of, settings.account_id, raw["id"].to_list())
         keys = value_keys(settings)
         extra: list[pl.Series] = []
         for k in keys:
             mine = bases.filter(pl.col("field") == k)
             has = raw["id"].is_in(mine["contact_id"].implode())
             base = raw.select("id").join(
-                mine.select(pl.col("contact_id").alias("id"), "base"), on="id", how="left"
+                mine.select(pl.col("contact_id").alias("id"), "base"),
+                on="id",
+                how="left",
+                maintain_order="left",
             )["base"]
             extra.append(base.alias(base_column(k)))
             extra.append(has.alias(has_base_column(k)))
@@ -159,34 +163,46 @@ class Lookup:
         ids = sorted(set(ids))
         if not ids:
             return
-        pairs = bulk.pairs_where_in(
-            self.conn, "contact_redirects", "old_id", "contact_id", self.settings.account_id, ids
+        pairs = self.db.call(
+            bulk.pairs_where_in,
+            "contact_redirects",
+            "old_id",
+            "contact_id",
+            self.settings.account_id,
+            ids,
         )
         self.redirects.update({int(a): int(b) for a, b in pairs})
         wanted = sorted({self.redirects.get(i, i) for i in ids} - self.fetched_ids())
-        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "id", wanted))
+        self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
     def by_crm_ids(self, crm_ids: Sequence[str]) -> None:
         """Contacts by CRM ID, and by the CRM IDs merged into them (aliases)."""
         crm_ids = sorted(set(self.memory.crm_ids(crm_ids)))
         if not crm_ids:
             return
-        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "crm_id", crm_ids))
+        self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids))
         known = set(self.found["crm_id"].drop_nulls().to_list())
         rest = [c for c in crm_ids if c not in known]
-        pairs = bulk.pairs_where_in(
-            self.conn, "crm_id_aliases", "crm_id", "contact_id", self.settings.account_id, rest
+        pairs = self.db.call(
+            bulk.pairs_where_in,
+            "crm_id_aliases",
+            "crm_id",
+            "contact_id",
+            self.settings.account_id,
+            rest,
         )
         self.aliases.update({str(a): int(b) for a, b in pairs})
         wanted = sorted({int(b) for _, b in pairs} - self.fetched_ids())
-        self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "id", wanted))
+        self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
     def by_phones(self, phones: Sequence[str]) -> None:
         """The owners of these phones, where they are not among the candidates already."""
         known = set(self.found["phone"].drop_nulls().to_list())
         wanted = sorted(set(self.memory.phone_numbers(phones)) - known)
         if wanted:
-            self._add(bulk.contacts_where_in(self.conn, self.settings.account_id, "phone", wanted))
+            self._add(
+                self.db.call(bulk.contacts_where_in, self.settings.account_id, "phone", wanted)
+            )
 
     def fetched_ids(self) -> set[int]:
         return set(self.found["id"].to_list())

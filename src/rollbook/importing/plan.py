@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy.engine import Connection
 
 from rollbook.importing.decide import (
-    decide_in_columns,
+    decide_existing,
+    decide_identity_skips,
+    decide_new,
     entangled,
     identify,
     refers_to_new_ids,
@@ -40,6 +41,7 @@ from rollbook.importing.normalise import NormalisedBatch, input_rows
 from rollbook.importing.prepare import PreparedBatch, codes_list, custom_json
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.sequential import BatchState, SequentialResult, decide_in_order
+from rollbook.importing.worker import Db
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings, Code, ContactState, Status
 
 STR = pl.String
@@ -81,7 +83,7 @@ class BatchPlan:
 
 
 def plan_batch(
-    conn: Connection,
+    db: Db,
     settings: AccountSettings,
     prepared: PreparedBatch,
     repeats: Repeats,
@@ -92,21 +94,29 @@ def plan_batch(
 ) -> BatchPlan:
     nb = prepared.batch
     fields = list(nb.fields)
+    frame = prepared.frame
 
-    # 1. Whole-batch checks.
-    frame = prepared.frame.with_columns(
+    # 1. Whole-batch checks, on a narrow frame: the rest of the row is fetched where needed.
+    rows = frame.select(
+        "i",
+        "row",
+        "idv",
+        "crm",
+        "ph",
+        "first_name",
+        "last_name",
         pl.concat_list(
             codes_list(
                 (pl.col("crm_id").is_in(list(repeats.crm_rows)), Code.DUPLICATE_UNIQUE_ID_CRM_ID),
                 (pl.col("id").is_in(list(repeats.id_rows)), Code.DUPLICATE_UNIQUE_ID_ID),
             ),
             "invalid_codes",
-        ).alias("pre_codes")
+        ).alias("pre_codes"),
     ).with_columns((pl.col("pre_codes").list.len() == 0).alias("live"))
 
     # 2. Candidates, and who each row is.
-    live = frame.filter("live")
-    lookup = Lookup(conn, settings, memory)
+    live = rows.filter("live")
+    lookup = Lookup(db, settings, memory)
     lookup.by_ids(live["idv"].drop_nulls().to_list())
     lookup.by_crm_ids(live["crm"].drop_nulls().to_list())
     ident = identify(live, lookup.result())
@@ -115,17 +125,35 @@ def plan_batch(
     )
     lookup.by_phones(need["ph"].to_list())
     candidates = lookup.result()
-    frame = frame.join(identify(live, candidates), on="i", how="left")
+    rows = rows.join(identify(live, candidates), on="i", how="left")
 
     # 3. Entangled rows go one by one; the rest in columns.
-    all_sequential = refers_to_new_ids(conn, frame)
-    frame = frame.with_columns(
-        (pl.col("live") & (pl.lit(all_sequential) | entangled(frame))).alias("one_by_one")
+    all_sequential = refers_to_new_ids(db, rows)
+    rows = rows.with_columns(
+        (pl.col("live") & (pl.lit(all_sequential) | entangled(rows))).alias("one_by_one")
     )
-    bulk = decide_in_columns(
-        frame.filter(pl.col("live") & ~pl.col("one_by_one")), candidates, settings, fields
+    in_bulk = rows.filter(pl.col("live") & ~pl.col("one_by_one"))
+    identity_skip = pl.col("unknown") | pl.col("conflict") | pl.col("names_differ")
+    required = [k for k in settings.required if k in fields]
+    decided = Decided(
+        skipped=decide_identity_skips(in_bulk.filter(identity_skip)),
+        new=decide_new(
+            _with(in_bulk.filter(~identity_skip & pl.col("target").is_null()), frame, required),
+            settings,
+            fields,
+        ),
+        existing=decide_existing(
+            _with(
+                in_bulk.filter(~identity_skip & pl.col("target").is_not_null()),
+                frame,
+                [k for k in fields if k != "id"],
+            ),
+            candidates,
+            settings,
+            fields,
+        ),
     )
-    one_by_one = frame.filter("one_by_one")
+    one_by_one = rows.filter("one_by_one")
     provisional = iter(range(-1, -(10**9), -1))
     state = BatchState(
         candidates.states(_reachable(one_by_one, candidates), settings),
@@ -133,12 +161,39 @@ def plan_batch(
         redirects=candidates.redirects,
         allocate=(lambda: take_ids(1)[0]) if all_sequential else lambda: next(provisional),
     )
-    seq = decide_in_order(state, input_rows(_as_batch(nb, one_by_one), settings), settings)
+    seq_rows = input_rows(_as_batch(nb, frame.join(one_by_one.select("i"), on="i")), settings)
+    seq = decide_in_order(state, seq_rows, settings)
 
     # 4. Ids for new contacts, in row order; then flags; then the plan's data.
     return _assemble(
-        conn, settings, frame, bulk, seq, take_ids, all_sequential, flag_index, messages, nb
+        db,
+        settings,
+        frame,
+        rows,
+        decided,
+        seq,
+        take_ids,
+        all_sequential,
+        flag_index,
+        messages,
+        nb,
     )
+
+
+@dataclass
+class Decided:
+    """The rows decided in columns: skipped by identification, new, and existing contacts'."""
+
+    skipped: pl.DataFrame
+    new: pl.DataFrame
+    existing: pl.DataFrame
+
+
+def _with(rows: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``rows`` with these columns of the batch's rows (only the rows that need them)."""
+    if not columns:
+        return rows
+    return rows.join(frame.select("i", *columns), on="i", how="left")
 
 
 def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
@@ -156,10 +211,11 @@ def _reachable(rows: pl.DataFrame, c: Candidates) -> set[int]:
 
 
 def _assemble(
-    conn: Connection,
+    db: Db,
     settings: AccountSettings,
     frame: pl.DataFrame,
-    bulk: pl.DataFrame,
+    rows: pl.DataFrame,
+    decided: Decided,
     seq: SequentialResult,
     take_ids: Callable[[int], list[int]],
     all_sequential: bool,
@@ -172,14 +228,14 @@ def _assemble(
     state = seq.state
 
     # New contacts, from both kinds of rows, get their ids in row order.
-    bulk_new = bulk.filter(pl.col("status") == CREATED)
+    new = decided.new.filter(pl.col("status") == CREATED).sort("row")
     seq_new = [d for d in seq.decisions if d.status is Status.CREATED]
-    ids = take_ids(bulk_new.height + (0 if all_sequential else len(seq_new)))
+    ids = take_ids(new.height + (0 if all_sequential else len(seq_new)))
     if seq_new and not all_sequential:
-        rows = (
+        order = (
             pl.concat(
                 [
-                    bulk_new.select("row", pl.lit(None, pl.Int64).alias("provisional")),
+                    new.select("row", pl.lit(None, pl.Int64).alias("provisional")),
                     pl.DataFrame(
                         {
                             "row": [d.row for d in seq_new],
@@ -192,38 +248,41 @@ def _assemble(
             .sort("row")
             .with_columns(pl.Series("new_id", ids, dtype=pl.Int64))
         )
-        bulk_ids = rows.filter(pl.col("provisional").is_null())["new_id"]
-        renumbered = rows.filter(pl.col("provisional").is_not_null())
+        new_ids = order.filter(pl.col("provisional").is_null())["new_id"]
+        renumbered = order.filter(pl.col("provisional").is_not_null())
         _renumber(seq, dict(zip(renumbered["provisional"], renumbered["new_id"], strict=True)))
     else:
-        bulk_ids = pl.Series("new_id", ids, dtype=pl.Int64)
+        new_ids = pl.Series("new_id", ids, dtype=pl.Int64)
+    new = new.with_columns(new_ids.alias("contact_id"))
     created_in_seq = {d.contact_id for d in seq_new}
-    bulk_new = bulk_new.with_columns(bulk_ids.alias("new_id"))
-    bulk = bulk.join(bulk_new.select("i", "new_id"), on="i", how="left").with_columns(
-        pl.coalesce("new_id", "contact_id").alias("contact_id")
-    )
-
     seq_created = _states_frame(
         settings,
         [(state.contacts[d.contact_id], d.row) for d in seq_new if d.contact_id is not None],
         "created_row",
     )
-    created = pl.concat(
-        [
-            bulk_new.select(
-                pl.col("new_id").alias("id"),
-                pl.col("row").alias("created_row"),
-                *(pl.col(f"new:{k}").alias(k) for k in keys),
-                pl.col("new:custom").alias("custom"),
-                pl.col("key:email").alias("key:email"),
-                pl.col("key:person").alias("key:person"),
+    bulk_created = (
+        new.select("i", "contact_id", "row")
+        .join(
+            frame.select(
+                "i", *(f"new:{k}" for k in keys), "new:custom", "key:email", "key:person", "ph"
             ),
-            _with_keys(seq_created, settings),
-        ]
+            on="i",
+        )
+        .select(
+            pl.col("contact_id").alias("id"),
+            pl.col("row").alias("created_row"),
+            *(pl.col(f"new:{k}").alias(k) for k in keys),
+            pl.col("new:custom").alias("custom"),
+            "key:email",
+            "key:person",
+        )
+        .sort("created_row")
     )
+    created = pl.concat([bulk_created, _with_keys(seq_created, settings)])
 
     # Existing contacts the batch changed, as they end.
-    bulk_upd = bulk.filter(pl.col("status") == UPDATED)
+    existing = decided.existing
+    bulk_upd = existing.filter(pl.col("status") == UPDATED)
     seq_phone_rows: dict[int, int] = {}
     seq_changed: set[int] = set()
     for d in seq.decisions:
@@ -232,16 +291,18 @@ def _assemble(
             seq_changed.add(d.contact_id)
             if "phone" in d.values:
                 seq_phone_rows[d.contact_id] = d.row
-    updated_bulk = bulk_upd.select(
-        pl.col("target").alias("id"),
-        pl.when(pl.col("w:phone")).then(pl.col("row")).alias("phone_row")
-        if "phone" in writable
-        else pl.lit(None, pl.Int64).alias("phone_row"),
-        *(_final_value(k, writable).alias(k) for k in keys),
-    )
     updated = pl.concat(
         [
-            _with_custom(updated_bulk, settings),
+            _with_custom(
+                bulk_upd.select(
+                    pl.col("target").alias("id"),
+                    pl.when(pl.col("w:phone")).then(pl.col("row")).alias("phone_row")
+                    if "phone" in writable
+                    else pl.lit(None, pl.Int64).alias("phone_row"),
+                    *(_final_value(k, writable).alias(k) for k in keys),
+                ),
+                settings,
+            ),
             _states_frame(
                 settings,
                 [(state.contacts[cid], seq_phone_rows.get(cid)) for cid in sorted(seq_changed)],
@@ -258,18 +319,35 @@ def _assemble(
         for column in ("phone", "crm_id")
     }
 
-    events, former, dropped = _changes(bulk, seq, writable, created_in_seq)
+    events, former, dropped = _changes(existing, seq, writable, created_in_seq)
+    # A new contact is flagged by its values when it was created (a later row of the batch may
+    # have changed them since).
+    at_creation = pl.concat(
+        [
+            bulk_created.select("id", "created_row", "phone", "key:email", "key:person"),
+            _with_keys(
+                _states_frame(
+                    settings,
+                    [
+                        (ContactState(d.contact_id, d.values), d.row)
+                        for d in seq_new
+                        if d.contact_id is not None
+                    ],
+                    "created_row",
+                ),
+                settings,
+            ).select("id", "created_row", "phone", "key:email", "key:person"),
+        ]
+    )
     flags = flag_created(
-        conn,
+        db,
         settings,
         flag_index,
-        created.select(
-            "id", pl.col("created_row").alias("row"), "phone", "key:email", "key:person"
-        ),
-        _key_events(bulk, seq, settings, writable),
+        at_creation.rename({"created_row": "row"}),
+        _key_events(bulk_created, existing, seq, settings, writable),
     )
-    flagged = created.filter(flags)["id"]
-    outcomes = _outcomes(frame, bulk, seq, flagged, nb, settings, messages, writable)
+    flagged = at_creation.filter(flags)["id"]
+    outcomes = _outcomes(rows, decided, new, seq, flagged, nb, frame, settings, messages, writable)
     updated_keys = _with_keys(updated, settings)
     return BatchPlan(
         outcomes=outcomes,
@@ -279,7 +357,7 @@ def _assemble(
         events=events,
         former_phones=former,
         dropped_bases=dropped,
-        file_phones=_file_phones(bulk, seq),
+        file_phones=_file_phones(new, existing, seq, rows),
         labelled=outcomes.filter(pl.col("status") != SKIPPED)["contact_id"],
         changed_keys=pl.concat(
             [
@@ -381,21 +459,25 @@ def _changes(
 
 
 def _key_events(
-    bulk: pl.DataFrame, seq: SequentialResult, settings: AccountSettings, writable: list[str]
+    created: pl.DataFrame,
+    existing: pl.DataFrame,
+    seq: SequentialResult,
+    settings: AccountSettings,
+    writable: list[str],
 ) -> BatchChanges:
     """What the batch did to emails, name-and-birth-date keys and histories, row by row."""
     event_schema = {"row": pl.Int64, "kind": STR, "key": STR, "delta": pl.Int64}
     frames: list[pl.DataFrame] = []
-    for kind in ("email", "person"):  # a created contact brings its keys
+    for kind in ("email", "person"):  # a contact created in columns brings its keys
         frames.append(
-            bulk.filter((pl.col("status") == CREATED) & pl.col(f"key:{kind}").is_not_null()).select(
-                "row",
+            created.filter(pl.col(f"key:{kind}").is_not_null()).select(
+                pl.col("created_row").alias("row"),
                 pl.lit(kind).alias("kind"),
                 pl.col(f"key:{kind}").alias("key"),
                 pl.lit(1, pl.Int64).alias("delta"),
             )
         )
-    changed = bulk.filter(pl.col("status") == UPDATED)
+    changed = existing.filter(pl.col("status") == UPDATED)
     former: list[tuple[int, str]] = []
     if changed.height:  # a changed contact may move from one key to another
         born = BIRTH_DATE_KEY if settings.has_birth_date else None
@@ -457,30 +539,25 @@ def _key_events(
     )
 
 
-def _file_phones(bulk: pl.DataFrame, seq: SequentialResult) -> pl.DataFrame:
+def _file_phones(
+    new: pl.DataFrame, existing: pl.DataFrame, seq: SequentialResult, rows: pl.DataFrame
+) -> pl.DataFrame:
     """(row, contact, the file's phone, the contact's phone when the batch began) for the rows
     that found their contact, applied or not."""
-    found = bulk.filter(
-        pl.col("ph").is_not_null()
-        & pl.col("contact_id").is_not_null()
-        & ((pl.col("status") != SKIPPED) | (pl.col("skip_code") == Code.DUPLICATE_CONTACT.value))
-    ).select(
-        "row",
-        "contact_id",
-        pl.col("ph").alias("phone"),
-        pl.when(pl.col("status") == CREATED)
-        .then(pl.lit(None, STR))
-        .otherwise(pl.col("cur:phone"))
-        .alias("start"),
+    schema = {"row": pl.Int64, "contact_id": pl.Int64, "phone": STR, "start": STR}
+    made = new.filter(pl.col("ph").is_not_null()).select(
+        "row", "contact_id", pl.col("ph").alias("phone"), pl.lit(None, STR).alias("start")
+    )
+    found = existing.filter(pl.col("ph").is_not_null()).select(
+        "row", "contact_id", pl.col("ph").alias("phone"), pl.col("cur:phone").alias("start")
     )
     extra = [
         (d.row, d.contact_id, phone, seq.before.get(d.contact_id, {}).get("phone"))
         for d, phone in zip(seq.decisions, seq.phones, strict=True)
         if phone is not None and d.contact_id is not None and identified(d)
     ]
-    schema = {"row": pl.Int64, "contact_id": pl.Int64, "phone": STR, "start": STR}
     return pl.concat(
-        [found.cast(schema), pl.DataFrame(extra, schema=schema, orient="row")]  # type: ignore[arg-type]
+        [made.cast(schema), found.cast(schema), pl.DataFrame(extra, schema=schema, orient="row")]  # type: ignore[arg-type]
     )
 
 
@@ -501,18 +578,19 @@ OUTCOME_SCHEMA = {
 
 
 def _outcomes(
-    frame: pl.DataFrame,
-    bulk: pl.DataFrame,
+    rows: pl.DataFrame,
+    decided: Decided,
+    new: pl.DataFrame,
     seq: SequentialResult,
     flagged: pl.Series,
     nb: NormalisedBatch,
+    frame: pl.DataFrame,
     settings: AccountSettings,
     messages: MessageContext,
     writable: list[str],
 ) -> pl.DataFrame:
     """One outcome per input row, with its message."""
     records: list[tuple[Any, ...]] = []
-    is_flagged = set(flagged.to_list()) if flagged.len() < 10_000 else None
 
     def add(d: Decision, row: InputRow) -> None:
         records.append(
@@ -525,15 +603,14 @@ def _outcomes(
             )
         )
 
+    def input_rows_of(subset: pl.DataFrame) -> list[InputRow]:
+        return input_rows(_as_batch(nb, frame.join(subset.select("i"), on="i")), settings)
+
     # Rows stopped by the whole-file checks, and rows that could not be read.
-    pre = frame.filter(~pl.col("live"))
+    pre = rows.filter(~pl.col("live")).sort("i")
     if pre.height:
-        for row, (r, codes) in zip(
-            input_rows(_as_batch(nb, pre), settings),
-            pre.select("row", "pre_codes").iter_rows(),
-            strict=True,
-        ):
-            add(Decision(r, Status.SKIPPED, tuple(Code(c) for c in codes)), row)
+        for row, codes in zip(input_rows_of(pre), pre["pre_codes"], strict=True):
+            add(Decision(row.row, Status.SKIPPED, tuple(Code(c) for c in codes)), row)
     for bad in nb.bad_rows:
         add(
             Decision(bad.row, Status.SKIPPED, (Code.INVALID_VALUE,)),
@@ -541,38 +618,33 @@ def _outcomes(
         )
 
     # Rows decided one by one.
+    flagged_ids = set(flagged.to_list())
     for d, row in zip(seq.decisions, seq.rows, strict=True):
-        if d.status is Status.CREATED and (
-            d.contact_id in is_flagged if is_flagged is not None else d.contact_id in flagged
-        ):
+        if d.status is Status.CREATED and d.contact_id in flagged_ids:
             d.codes = (Code.POSSIBLE_DUPLICATE,)
         add(d, row)
 
     # Rows decided in columns: skipped ones one by one (they are few) ...
-    skipped = bulk.filter(pl.col("status") == SKIPPED)
+    skipped = pl.concat(
+        [
+            part.filter(pl.col("status") == SKIPPED).select(
+                "i", "skip_code", "contact_id", "other", "names_differ"
+            )
+            for part in (decided.skipped, decided.new, decided.existing)
+        ]
+    ).sort("i")
     if skipped.height:
-        rows = input_rows(_as_batch(nb, skipped), settings)
-        for row, record in zip(
-            rows,
-            skipped.select("row", "skip_code", "contact_id", "other", "names_differ").iter_rows(),
+        for row, (code, cid, other, names_differ) in zip(
+            input_rows_of(skipped),
+            skipped.select("skip_code", "contact_id", "other", "names_differ").iter_rows(),
             strict=True,
         ):
-            r, code, cid, other, names_differ = record
             missing = [k for k in settings.required if not isinstance(row.changes.get(k), str)]
-            add(
-                Decision(
-                    r,
-                    Status.SKIPPED,
-                    (Code(code),),
-                    cid,
-                    detail={"other": other, "names_differ": names_differ, "missing": missing},
-                ),
-                row,
-            )
+            detail = {"other": other, "names_differ": names_differ, "missing": missing}
+            add(Decision(row.row, Status.SKIPPED, (Code(code),), cid, detail=detail), row)
     parts = [pl.DataFrame(records, schema=OUTCOME_SCHEMA, orient="row")]
 
     # ... new contacts by whether they are flagged ...
-    new = bulk.filter(pl.col("status") == CREATED)
     if new.height:
         texts = {}
         for flag in (False, True):
@@ -581,24 +653,24 @@ def _outcomes(
                 ";".join(c.value for c in d.codes) or None,
                 row_message(d, InputRow(0, {}), messages),
             )
-        is_new_flagged = pl.col("contact_id").is_in(flagged.implode())
+        is_flagged = pl.col("contact_id").is_in(flagged.implode())
         parts.append(
             new.select(
                 "row",
                 pl.lit(CREATED).alias("status"),
-                pl.when(is_new_flagged)
+                pl.when(is_flagged)
                 .then(pl.lit(texts[True][0]))
                 .otherwise(pl.lit(texts[False][0], STR))
                 .alias("codes"),
                 "contact_id",
-                pl.when(is_new_flagged)
+                pl.when(is_flagged)
                 .then(pl.lit(texts[True][1]))
                 .otherwise(pl.lit(texts[False][1]))
                 .alias("message"),
             )
         )
     # ... and the rest by the few messages they share.
-    done = bulk.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
+    done = decided.existing.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
     if done.height:
         done = done.with_columns(
             pl.concat_list(
@@ -612,7 +684,7 @@ def _outcomes(
             .list.drop_nulls()
             .alias("kept"),
         )
-        texts_ = []
+        shared = []
         for status, written, kept in done.select("status", "written", "kept").unique().iter_rows():
             d = Decision(
                 0,
@@ -621,7 +693,7 @@ def _outcomes(
                 values=dict.fromkeys(written),
                 kept=tuple(kept),
             )
-            texts_.append(
+            shared.append(
                 (
                     status,
                     written,
@@ -631,7 +703,7 @@ def _outcomes(
                 )
             )
         table = pl.DataFrame(
-            texts_,
+            shared,
             schema={
                 "status": STR,
                 "written": pl.List(STR),

@@ -92,6 +92,12 @@ class State:
         used = [*self.contacts, *self.redirects]
         self.next_id = max([next_id, *(cid + 1 for cid in used)])
 
+    def __repr__(self) -> str:
+        return (
+            f"State(contacts={list(self.contacts.values())!r}, aliases={self.aliases!r}, "
+            f"redirects={self.redirects!r})"
+        )
+
     def resolve_id(self, contact_id: int) -> int | None:
         contact_id = self.redirects.get(contact_id, contact_id)
         return contact_id if contact_id in self.contacts else None

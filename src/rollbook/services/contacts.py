@@ -240,7 +240,9 @@ def create_contact(
             raise InvalidInput(f"a new contact needs {', '.join(missing)}", missing=missing)
         _check_unique(conn, settings.account_id, values, None)
         at = now()
-        cid = q.ContactIds(conn, block=1).take()
+        ids = q.ContactIds(conn, block=1)
+        cid = ids.take()
+        ids.close()
         q.insert_contacts(
             conn,
             [

@@ -114,49 +114,49 @@ class ContactIds:
     On SQLite the caller holds the database's write lock (``BEGIN IMMEDIATE``) for the whole
     transaction, so the next id is read once and counted up; AUTOINCREMENT's sqlite_sequence
     remembers the highest id ever used. On PostgreSQL ids come from the contacts sequence, a
-    block at a time (an unused rest leaves a gap, which is harmless)."""
+    block at a time, over a connection of their own (sequences do not wait for transactions),
+    so that handing out ids never waits for the import's writes. An unused rest of a block
+    leaves a gap, which is harmless."""
 
     def __init__(self, conn: Connection, block: int = 1000) -> None:
         self.conn = conn
         self.block = block
         self._next: int | None = None
         self._pool: list[int] = []
+        self._sequence_conn: Connection | None = None
+        if conn.dialect.name != "postgresql":
+            seq = conn.exec_driver_sql(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'contacts'"
+            ).scalar()
+            top = conn.execute(sa.select(sa.func.max(contacts.c.id))).scalar()
+            self._next = max(seq or 0, top or 0) + 1
 
     def take_many(self, count: int) -> list[int]:
         """``count`` fresh ids, ascending."""
         if count == 0:
             return []
-        if self.conn.dialect.name == "postgresql":
-            if len(self._pool) < count:
-                q = sa.text(
-                    "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
-                    "FROM generate_series(1, :n)"
-                )
-                more = self.conn.execute(q, {"n": max(count - len(self._pool), self.block)})
-                self._pool = sorted([*self._pool, *more.scalars()], reverse=True)
-            return [self._pool.pop() for _ in range(count)]
-        first = self.take()
-        assert self._next is not None
-        self._next += count - 1
-        return list(range(first, first + count))
+        if self._next is not None:
+            first, self._next = self._next, self._next + count
+            return list(range(first, first + count))
+        if len(self._pool) < count:
+            if self._sequence_conn is None:
+                self._sequence_conn = self.conn.engine.connect()
+            q = sa.text(
+                "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
+                "FROM generate_series(1, :n)"
+            )
+            more = self._sequence_conn.execute(q, {"n": max(count - len(self._pool), self.block)})
+            self._sequence_conn.commit()
+            self._pool = sorted([*self._pool, *more.scalars()], reverse=True)
+        return [self._pool.pop() for _ in range(count)]
 
     def take(self) -> int:
-        if self.conn.dialect.name == "postgresql":
-            if not self._pool:
-                q = sa.text(
-                    "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) "
-                    "FROM generate_series(1, :n)"
-                )
-                self._pool = sorted(self.conn.execute(q, {"n": self.block}).scalars(), reverse=True)
-            return self._pool.pop()
-        if self._next is None:
-            seq = self.conn.exec_driver_sql(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'contacts'"
-            ).scalar()
-            top = self.conn.execute(sa.select(sa.func.max(contacts.c.id))).scalar()
-            self._next = max(seq or 0, top or 0) + 1
-        taken, self._next = self._next, self._next + 1
-        return taken
+        return self.take_many(1)[0]
+
+    def close(self) -> None:
+        if self._sequence_conn is not None:
+            self._sequence_conn.close()
+            self._sequence_conn = None
 
 
 def insert_contacts(conn: Connection, rows: list[dict[str, Any]]) -> None:

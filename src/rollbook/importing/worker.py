@@ -1,0 +1,96 @@
+"""The import's connection, driven by a thread of its own.
+
+An import's writes and its reads must happen in order, on one connection, in one transaction:
+batch 2's lookups must see batch 1's writes. But batch 2 can be *planned* while batch 1 is being
+written, as long as it only reads when it must — and then after batch 1's writes. So every
+statement goes through this worker, in the order it was handed over: ``submit`` queues work and
+returns at once (writes), ``call`` queues work and waits for its result (reads, which thereby
+see everything submitted before them). SQLite lets go of the interpreter while it works, so
+writing one batch and planning the next share the machine's cores.
+
+Nothing but the worker touches the connection while it runs; an error in submitted work is
+raised in the importing thread at its next ``call`` or at ``drain``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class DbWorker:
+    """``ahead``: how many submitted jobs may wait before ``submit`` waits too — the importing
+    thread plans at most that far ahead of the writes, so memory holds a few batches at most."""
+
+    def __init__(self, conn: Connection, ahead: int = 2) -> None:
+        self.conn = conn
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rollbook-db", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            future, fn, args = job
+            if self._failed is not None:  # after a failure, nothing more is done
+                future.set_exception(self._failed)
+                continue
+            try:
+                future.set_result(fn(self.conn, *args))
+            except BaseException as error:
+                self._failed = error
+                future.set_exception(error)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue ``fn(conn, *args)``; do not wait."""
+        future: Future[Any] = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Queue ``fn(conn, *args)`` after everything queued before, and wait for its result."""
+        result: T = self.submit(fn, *args).result()
+        return result
+
+    def drain(self) -> None:
+        """Wait for everything queued; raise the first error any of it raised."""
+        self.call(lambda conn: None)
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+
+class Direct:
+    """The same interface, on the calling thread (for callers that want no thread)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(self.conn, *args))
+        return future
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self.conn, *args)
+
+    def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+Db = DbWorker | Direct
