@@ -66,7 +66,7 @@ def test_a_clash_names_the_other_contact(acme: Store) -> None:
         acme, "acme", {"first_name": "Ann", "last_name": "Lee", "phone": "2125550101"}
     )
     bo = contacts_service.create_contact(acme, "acme", {"first_name": "Bo", "phone": "2125550102"})
-    with pytest.raises(Conflict, match=r"contact 1 \(Ann Lee\)") as clash:
+    with pytest.raises(Conflict, match=r"belongs to contact 1$") as clash:
         contacts_service.set_contact(acme, "acme", bo["id"], {"phone": "(212) 555-0101"})
     assert clash.value.details == {"field": "phone", "other": 1}
     assert contacts_service.get_contact(acme, "acme", bo["id"])["phone"] == "+12125550102"
@@ -168,3 +168,26 @@ def test_search_finds_a_phone_written_any_way(acme: Store) -> None:
         assert [
             x["id"] for x in contacts_service.list_contacts(acme, "acme", flt(search=text))
         ] == [c["id"]], text
+
+
+def test_clearing_a_phone_keeps_when_who_and_why(acme: Store, tmp_path: Path) -> None:
+    _import(acme, tmp_path, FILE)
+    ann = _ann(acme)["id"]
+    contacts_service.set_contact(
+        acme,
+        "acme",
+        ann,
+        {"phone": "UNSET"},
+        contacts_service.EditSource(Source.CONTACT, "number disconnected", "desk"),
+    )
+    cleared = _ann(acme)
+    assert cleared["phone"] is None
+    assert (cleared["phone_source"], cleared["phone_reason"]) == ("contact", "number disconnected")
+    assert cleared["phone_since"] is not None
+    (former,) = cleared["phone_history"]
+    assert former["phone"] == "+12125550101"
+
+
+def test_a_birth_date_field_must_be_a_date(acme: Store) -> None:
+    with pytest.raises(InvalidInput, match="must be a date"):
+        accounts_service.add_field(acme, "acme", "birth_date", type="text")

@@ -4,7 +4,9 @@ change, and what happens to their bases (the other half of the three-way rule of
 A platform change to a field that is in step with the last import remembers the import's value
 as the field's base, so that a stale file cannot bring it back. A change to a field that already
 has a base keeps it — unless the field is set back to its base, which drops it. A field no import
-ever sent has nothing to remember (its base is recorded as ``None``: nothing to protect).
+ever sent has nothing to remember (its base is recorded as ``None``: nothing to protect) — but
+for the built-in flags, which are never empty: their ``false`` is remembered like a value an
+import sent, so that a stale file's ``false`` cannot undo an opt-out.
 """
 
 from __future__ import annotations

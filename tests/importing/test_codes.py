@@ -47,13 +47,13 @@ def _ids(store: Store) -> dict[str, int]:
 
 
 def test_unknown_id(acme: Store, tmp_path: Path) -> None:
-    rows = _import(acme, tmp_path, "id,first_name\n999,Zed\n", allow_unmapped_crm_id=True)
+    rows = _import(acme, tmp_path, "rollbook_id,first_name\n999,Zed\n", allow_unmapped_crm_id=True)
     assert rows[2][:2] == ("skipped", (Code.UNKNOWN_ID,))
 
 
 def test_crm_id_conflict(acme: Store, tmp_path: Path) -> None:
     ann = _ids(acme)["A1"]
-    rows = _import(acme, tmp_path, f"id,crm_id\n{ann},A2\n")
+    rows = _import(acme, tmp_path, f"rollbook_id,crm_id\n{ann},A2\n")
     assert rows[2][:2] == ("skipped", (Code.CRM_ID_CONFLICT,))
 
 
@@ -67,7 +67,7 @@ def test_duplicate_unique_id_crm_id(acme: Store, tmp_path: Path) -> None:
 def test_duplicate_unique_id_id(acme: Store, tmp_path: Path) -> None:
     ann = _ids(acme)["A1"]
     rows = _import(
-        acme, tmp_path, f"id,first_name\n{ann},Ann\n{ann},Annie\n", allow_unmapped_crm_id=True
+        acme, tmp_path, f"rollbook_id,first_name\n{ann},Ann\n{ann},Annie\n", allow_unmapped_crm_id=True
     )
     assert rows[2][:2] == rows[3][:2] == ("skipped", (Code.DUPLICATE_UNIQUE_ID_ID,))
 

@@ -15,6 +15,7 @@ from tests.support.scenario import snapshot
 
 from rollbook.errors import DriftGuardRefused, MappingRefused
 from rollbook.importing.reports import write_row_report
+from rollbook.model import Source
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
@@ -249,7 +250,7 @@ def test_export_imports_back_unchanged(acme: Store, tmp_path: Path) -> None:
     contacts_service.export_contacts(acme, "acme", out)
     cells = [row for row in csv.reader(io.StringIO(out.getvalue()))]
     assert cells[0][:7] == [
-        "id",
+        "rollbook_id",
         "crm_id",
         "first_name",
         "last_name",
@@ -275,3 +276,51 @@ def test_label_of_an_import(acme: Store, tmp_path: Path) -> None:
     in_second = contacts_service.list_contacts(acme, "acme", flt(label=second.label))
     assert sorted(c["crm_id"] for c in in_first) == ["S1", "S2", "S3", "S4"]
     assert [c["crm_id"] for c in in_second] == ["S2"]
+
+
+def test_an_export_imported_back_keeps_sticky_edits(acme: Store, tmp_path: Path) -> None:
+    """Importing rollbook's own export is not the student system catching up: the number a
+    student corrected stays protected from the next stale file."""
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    maria = next(c for c in contacts_service.list_contacts(acme, "acme") if c["crm_id"] == "S1")
+    contacts_service.set_contact(
+        acme,
+        "acme",
+        maria["id"],
+        {"phone": "(917) 555-0199"},
+        contacts_service.EditSource(Source.CONTACT, "student texted a new number"),
+    )
+    out = io.StringIO()
+    contacts_service.export_contacts(acme, "acme", out)
+    result = _run(acme, _file(tmp_path, out.getvalue(), "export.csv"))
+    assert result.counts.as_json()["counts"]["unchanged"] == 4
+    stale = _run(acme, _file(tmp_path, FALL, "stale.csv"))
+    assert stale.counts.as_json()["codes"] == {"contact-out-of-sync": 1}
+    assert contacts_service.get_contact(acme, "acme", maria["id"])["phone"] == "+19175550199"
+
+
+def test_a_column_called_id_is_not_the_platform_id(acme: Store, tmp_path: Path) -> None:
+    """Student systems call their own id "ID": it must never pick contacts by rollbook's id."""
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    theirs = "ID,First Name,Mobile Phone\n1,Zed,(212) 555-0199\n"
+    found = imports_service.inspect_file(acme, "acme", _file(tmp_path, theirs, "ids.csv"))
+    assert {c.header: c.field for c in found.mapping.columns}["ID"] is None
+
+
+def test_an_id_with_a_new_crm_id(acme: Store, tmp_path: Path) -> None:
+    """A CRM ID nobody has names a new contact: with the id of a contact that has another CRM
+    ID that is a conflict; a contact without one gets it attached."""
+    contacts_service.create_contact(acme, "acme", {"first_name": "Ann", "phone": "2125550191"})
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    ids = {c["crm_id"]: c["id"] for c in contacts_service.list_contacts(acme, "acme")}
+    text = f"rollbook_id,crm_id\n{ids['S1']},S777\n{ids[None]},S888\n"
+    result = _run(acme, _file(tmp_path, text, "attach.csv"))
+    report = {
+        row: (status, codes)
+        for chunk in result.report
+        for row, status, codes in chunk.select("row", "status", "codes").iter_rows()
+    }
+    assert report == {2: ("skipped", "crm-id-conflict"), 3: ("updated", None)}
+    after = {c["id"]: c["crm_id"] for c in contacts_service.list_contacts(acme, "acme")}
+    assert after[ids["S1"]] == "S1"
+    assert after[ids[None]] == "S888"

@@ -143,9 +143,13 @@ class Lookup:
             frame = pl.concat([frame, decoded], how="horizontal")
         bases = self.db.call(bulk.bases_of, settings.account_id, raw["id"].to_list())
         keys = value_keys(settings)
-        extra: list[pl.Series] = []
+        extra: list[pl.Series | pl.Expr] = []
         for k in keys:
             mine = bases.filter(pl.col("field") == k)
+            if mine.is_empty():  # the common case: nothing kept from a stale import
+                extra.append(pl.lit(None, pl.String).alias(base_column(k)))
+                extra.append(pl.lit(False).alias(has_base_column(k)))
+                continue
             has = raw["id"].is_in(mine["contact_id"].implode())
             base = raw.select("id").join(
                 mine.select(pl.col("contact_id").alias("id"), "base"),

@@ -21,6 +21,8 @@ from rollbook.errors import DriftGuardRefused, MappingRefused
 from rollbook.fields import normalise_value
 from rollbook.model import IGNORE, AccountSettings, FieldType
 
+#: The header rollbook's exports give the platform id; a column so named is mapped to ``id``.
+PLATFORM_ID_HEADER = "rollbook_id"
 #: Why a column is mapped the way it is.
 EXPLICIT, REMEMBERED, SAME_NAME = "explicit", "remembered", "same name"
 
@@ -149,8 +151,11 @@ def resolve_mapping(
         if target != IGNORE:
             taken.add(target)
 
-    by_name = {_loose(f.key): f.key for f in settings.fields}
-    by_name.update({_loose(f.label): f.key for f in settings.fields})
+    # The platform id is never taken by name: nearly every student system has a column called
+    # "ID", and it is not rollbook's. Exports name theirs PLATFORM_ID_HEADER.
+    by_name = {_loose(f.key): f.key for f in settings.fields if f.key != "id"}
+    by_name.update({_loose(f.label): f.key for f in settings.fields if f.key != "id"})
+    by_name[_loose(PLATFORM_ID_HEADER)] = "id"
     for i, h in enumerate(headers):
         if i in chosen:
             continue

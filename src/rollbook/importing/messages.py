@@ -1,7 +1,8 @@
 """The readable message of each row in the row report: what happened and how to fix the file.
 
-Messages name columns, fields, rows and contact ids — never cell contents (they are personal
-data, and the row report outlives the contacts it mentions)."""
+Messages name columns, fields, rows and contact ids — never names, phones, emails or other
+personal data (the row report outlives the contacts it mentions, and messages travel into
+logs)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def _skip_reason(code: Code, d: Decision, row: InputRow, ctx: MessageContext) ->
         if d.contact_id is None:
             return (
                 f"The phone belongs to contact {other}, so no new contact can have it; the row "
-                "was skipped. If it is the same person, add this CRM ID to that contact."
+                f"was skipped. If it is the same person, give contact {other} this CRM ID — on "
+                "the platform, or with a file that has its rollbook_id and the CRM ID."
             )
         return (
             f"The phone belongs to contact {other}; the whole row was skipped. If the number "

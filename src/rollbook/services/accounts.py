@@ -9,7 +9,7 @@ from typing import Any
 import phonenumbers
 
 from rollbook.errors import Conflict, InvalidInput
-from rollbook.model import BUILTIN_KEYS, CUSTOM_TYPES, IGNORE, AccountSettings, FieldDef, FieldType
+from rollbook.model import BIRTH_DATE_KEY, BUILTIN_KEYS, CUSTOM_TYPES, IGNORE, AccountSettings, FieldDef, FieldType
 from rollbook.store import Store, lock_account
 from rollbook.store import accounts as q
 
@@ -90,6 +90,11 @@ def add_field(
         )
     if kind is not FieldType.CHOICE and clean_options:
         raise InvalidInput("only choice fields have options", field="options")
+    if key == BIRTH_DATE_KEY and kind is not FieldType.DATE:
+        raise InvalidInput(
+            f"{BIRTH_DATE_KEY} is the birth date duplicates are found by: it must be a date field",
+            field="type",
+        )
     if len({o.casefold() for o in clean_options}) != len(clean_options):
         raise InvalidInput(
             "the options of a choice field must differ (ignoring case)", field="options"

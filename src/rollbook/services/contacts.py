@@ -18,6 +18,7 @@ from rollbook.clock import iso, now
 from rollbook.editing import EditPlan, plan_edit
 from rollbook.errors import Conflict, InvalidInput, NotFound
 from rollbook.fields import clean_cell, invalid_reason, normalise_value
+from rollbook.importing.mapping import PLATFORM_ID_HEADER
 from rollbook.importing.reports import safe_cell, writer
 from rollbook.model import (
     CLEAR,
@@ -104,8 +105,8 @@ def _holder(conn: Connection, account_id: int, column: str, value: str, not_id: 
 
 
 def _describe(row: Any) -> str:
-    name = " ".join(p for p in (row.first_name, row.last_name) if p)
-    return f"contact {row.id}" + (f" ({name})" if name else "")
+    """The other contact, by id only: messages travel into logs, names must not."""
+    return f"contact {row.id}"
 
 
 def _check_unique(
@@ -500,7 +501,7 @@ def export_contacts(
         settings = q_accounts.settings_for(conn, slug)
         keys = ["id", *(f.key for f in settings.fields if f.key != "id")]
         w = writer(out)
-        w.writerow(keys)
+        w.writerow([PLATFORM_ID_HEADER, *keys[1:]])
         n = 0
         stmt = contacts.select().where(*_where(conn, settings, flt)).order_by(contacts.c.id)
         for row in conn.execution_options(yield_per=5000).execute(stmt):

@@ -57,8 +57,14 @@ def _select_columns(conn: Connection) -> str:
 
 
 def _frame(rows: list[Any]) -> pl.DataFrame:
-    frame = pl.DataFrame(rows, schema=list(READ_SCHEMA), orient="row")
-    return frame.cast(READ_SCHEMA)  # type: ignore[arg-type]
+    """Fetched rows → a frame, built column by column (several times faster than by row)."""
+    if not rows:
+        return pl.DataFrame(schema=READ_SCHEMA)
+    columns = list(zip(*rows, strict=True))
+    return pl.DataFrame(
+        {name: pl.Series(name, values, dtype=dtype, strict=False)
+         for (name, dtype), values in zip(READ_SCHEMA.items(), columns, strict=True)}
+    )
 
 
 def contacts_where_in(
