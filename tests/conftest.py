@@ -82,6 +82,16 @@ def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 
 
 @pytest.fixture
+def postgres(request: pytest.FixtureRequest) -> Store:
+    """An empty, migrated PostgreSQL database, for what only PostgreSQL does (the job queue)."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL is left out of this run by ROLLBOOK_TEST_BACKENDS")
+    pg: Store = request.getfixturevalue("postgres_store")
+    _truncate_all(pg)
+    return pg
+
+
+@pytest.fixture
 def rb(store: Store, tmp_path: Path) -> Rollbook:
     """The ``rollbook`` command, on the test database."""
     return Rollbook(store, tmp_path)

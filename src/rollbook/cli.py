@@ -197,17 +197,7 @@ def fields_list(state: State, account: str, as_json: bool) -> None:
     """List an account's fields, built-in and custom."""
     with _errors():
         settings = accounts_service.account_settings(state.store, account)
-    rows: list[dict[str, Any]] = [
-        {
-            "key": f.key,
-            "label": f.label,
-            "type": f.type.value,
-            "builtin": f.builtin,
-            "options": list(f.options),
-            "required": f.key in settings.required,
-        }
-        for f in settings.fields
-    ]
+    rows = accounts_service.fields_json(settings)
     if as_json:
         _json(rows)
         return
@@ -376,7 +366,7 @@ def inspect_command(
     if as_json:
         _json(
             {
-                "format": imports_service._format_json(found.format),
+                "format": imports_service.format_json(found.format),
                 "headers": list(found.headers),
                 "mapping": [
                     {
@@ -752,3 +742,174 @@ def demo_command(state: State, folder: Path) -> None:
     click.echo(f"  {rb} contacts list -a demo --search Lopez")
     click.echo(f"  {rb} contacts show -a demo {result.corrected[0]}")
     click.echo(f"  {rb} imports show -a demo {result.second.import_id}")
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="The port to listen on.")
+@click.option(
+    "--jobs",
+    type=click.Choice(["thread", "queue"]),
+    default=None,
+    help="Run import jobs in this process (thread, the default) or put them on the "
+    "PostgreSQL job queue for 'rollbook worker' processes (queue).",
+)
+@pass_state
+def serve_command(state: State, host: str, port: int, jobs: str | None) -> None:
+    """Run the REST API (and, once it exists, the dashboard)."""
+    import uvicorn
+
+    from rollbook.api import ApiSettings, create_app
+    from rollbook.logs import configure
+
+    configure()
+    settings = ApiSettings.from_env(database_url=state.url, jobs=jobs)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run the queued jobs, then stop.")
+@pass_state
+def worker_command(state: State, once: bool) -> None:
+    """Run import jobs from the job queue (PostgreSQL; for servers run with --jobs queue)."""
+    from datetime import timedelta
+
+    from rollbook.api import ApiSettings
+    from rollbook.logs import configure
+    from rollbook.queue import run_worker
+
+    configure()
+    settings = ApiSettings.from_env(database_url=state.url)
+    with _errors():
+        run_worker(
+            state.store,
+            settings.read_limits(),
+            timedelta(seconds=settings.stale_job_seconds),
+            once=once,
+        )
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens of an account (shown once, stored hashed)."""
+
+
+@tokens.command("create")
+@account_option
+@click.option("--name", required=True, help="What the token is for, e.g. 'nightly upload'.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "staff", "read-only"]),
+    default="staff",
+    show_default=True,
+    help="What the token may do.",
+)
+@pass_state
+def tokens_create(state: State, account: str, name: str, role: str) -> None:
+    """Create a token; it is printed this once."""
+    from rollbook.services import auth
+
+    with _errors():
+        token, info = auth.create_token(state.store, account, name, role, created_by="cli")
+    click.echo(token)
+    click.echo(
+        f"(token {info['id']}, {info['role']}, prefix {info['prefix']}: keep it safe, "
+        "it is not shown again)",
+        err=True,
+    )
+
+
+@tokens.command("list")
+@account_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def tokens_list(state: State, account: str, as_json: bool) -> None:
+    """List an account's tokens (never their secrets)."""
+    from rollbook.services import auth
+
+    with _errors():
+        rows = auth.list_tokens(state.store, account)
+    if as_json:
+        _json(rows)
+        return
+    for r in rows:
+        status = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        click.echo(f"{r['id']}\t{r['prefix']}\t{r['role']}\t{r['name']}\t{status}")
+
+
+@tokens.command("revoke")
+@account_option
+@click.argument("token_id", type=int)
+@pass_state
+def tokens_revoke(state: State, account: str, token_id: int) -> None:
+    """Revoke a token."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.revoke_token(state.store, account, token_id)
+    click.echo(f"Token {token_id} revoked.")
+
+
+@main.group()
+def users() -> None:
+    """People who sign in to the dashboard, and their roles."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--account", "-a", "account", metavar="SLUG", help="Give the user a role here.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "staff", "read-only"]),
+    default="staff",
+    show_default=True,
+    help="The role in --account.",
+)
+@click.password_option(help="The password (asked for if not given).")
+@pass_state
+def users_create(state: State, email: str, account: str | None, role: str, password: str) -> None:
+    """Create a user (and give them a role in an account)."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.create_user(state.store, email, password)
+        if account:
+            auth.grant(state.store, email, account, role)
+    click.echo(f"Created user {email}" + (f" ({role} in {account})." if account else "."))
+
+
+@users.command("grant")
+@click.argument("email")
+@account_option
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "staff", "read-only"]),
+    default="staff",
+    show_default=True,
+    help="The role.",
+)
+@pass_state
+def users_grant(state: State, email: str, account: str, role: str) -> None:
+    """Give a user a role in an account."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.grant(state.store, email, account, role)
+    click.echo(f"{email} is {role} in {account}.")
+
+
+@users.command("list")
+@account_option
+@pass_state
+def users_list(state: State, account: str) -> None:
+    """List an account's users and roles."""
+    from rollbook.services import auth
+
+    with _errors():
+        rows = auth.list_users(state.store, account)
+    for r in rows:
+        click.echo(f"{r['email']}\t{r['role']}")

@@ -67,7 +67,10 @@ def test_duplicate_unique_id_crm_id(acme: Store, tmp_path: Path) -> None:
 def test_duplicate_unique_id_id(acme: Store, tmp_path: Path) -> None:
     ann = _ids(acme)["A1"]
     rows = _import(
-        acme, tmp_path, f"rollbook_id,first_name\n{ann},Ann\n{ann},Annie\n", allow_unmapped_crm_id=True
+        acme,
+        tmp_path,
+        f"rollbook_id,first_name\n{ann},Ann\n{ann},Annie\n",
+        allow_unmapped_crm_id=True,
     )
     assert rows[2][:2] == rows[3][:2] == ("skipped", (Code.DUPLICATE_UNIQUE_ID_ID,))
 

@@ -9,7 +9,15 @@ from typing import Any
 import phonenumbers
 
 from rollbook.errors import Conflict, InvalidInput
-from rollbook.model import BIRTH_DATE_KEY, BUILTIN_KEYS, CUSTOM_TYPES, IGNORE, AccountSettings, FieldDef, FieldType
+from rollbook.model import (
+    BIRTH_DATE_KEY,
+    BUILTIN_KEYS,
+    CUSTOM_TYPES,
+    IGNORE,
+    AccountSettings,
+    FieldDef,
+    FieldType,
+)
 from rollbook.store import Store, lock_account
 from rollbook.store import accounts as q
 
@@ -51,6 +59,31 @@ def list_accounts(store: Store) -> list[dict[str, Any]]:
             }
             for r in q.list_accounts(conn)
         ]
+
+
+def account_json(store: Store, slug: str) -> dict[str, Any]:
+    with store.read() as conn:
+        row = q.account_row(conn, slug)
+        return {
+            "slug": row.slug,
+            "name": row.name,
+            "region": row.region,
+            "required": list(row.required_fields),
+        }
+
+
+def fields_json(settings: AccountSettings) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": f.key,
+            "label": f.label,
+            "type": f.type.value,
+            "builtin": f.builtin,
+            "options": list(f.options),
+            "required": f.key in settings.required,
+        }
+        for f in settings.fields
+    ]
 
 
 def account_settings(store: Store, slug: str) -> AccountSettings:

@@ -277,6 +277,40 @@ def create_contact(
         return _contact_json(conn, settings, cid)
 
 
+def find_contact(
+    store: Store, slug: str, *, crm_id: str | None = None, phone: str | None = None
+) -> dict[str, Any]:
+    """The contact with this CRM ID (or one merged into it), or this phone (any format)."""
+    with store.read() as conn:
+        settings = q_accounts.settings_for(conn, slug)
+        account = settings.account_id
+        cid: int | None = None
+        if crm_id is not None:
+            crm_id = crm_id.strip()
+            holder = _holder(conn, account, "crm_id", crm_id, None)
+            cid = (
+                holder.id
+                if holder is not None
+                else conn.execute(
+                    sa.select(crm_id_aliases.c.contact_id).where(
+                        crm_id_aliases.c.account_id == account, crm_id_aliases.c.crm_id == crm_id
+                    )
+                ).scalar()
+            )
+        elif phone is not None:
+            e164 = normalise_value(settings.field("phone"), phone.strip(), settings.region)
+            holder = _holder(conn, account, "phone", e164, None) if e164 else None
+            cid = holder.id if holder is not None else None
+        if cid is None:
+            raise NotFound("no contact of this account has it")
+        return _contact_json(conn, settings, cid)
+
+
+def contact_history(store: Store, slug: str, contact_id: int) -> dict[str, Any]:
+    detail = get_contact(store, slug, contact_id)
+    return {k: detail[k] for k in ("phone_history", "timeline", "bases")}
+
+
 def get_contact(store: Store, slug: str, contact_id: int) -> dict[str, Any]:
     """One contact with its phone history and its timeline."""
     with store.read() as conn:
@@ -457,9 +491,10 @@ def list_contacts(
     *,
     limit: int | None = None,
     offset: int = 0,
+    after: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The matching contacts, in id order (a page of them, with ``limit``)."""
-    return list(iter_contacts(store, slug, flt, limit=limit, offset=offset))
+    """The matching contacts, in id order (a page of them, with ``limit``; ``after`` an id)."""
+    return list(iter_contacts(store, slug, flt, limit=limit, offset=offset, after=after))
 
 
 def iter_contacts(
@@ -469,14 +504,16 @@ def iter_contacts(
     *,
     limit: int | None = None,
     offset: int = 0,
+    after: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Like ``list_contacts``, streamed: the read transaction stays open until the iterator is
     exhausted or closed — use it whole (``rollbook contacts list`` does)."""
     with store.read() as conn:
         settings = q_accounts.settings_for(conn, slug)
-        stmt = (
-            contacts_with_provenance().where(*_where(conn, settings, flt)).order_by(contacts.c.id)
-        )
+        cond = _where(conn, settings, flt)
+        if after is not None:
+            cond.append(contacts.c.id > after)
+        stmt = contacts_with_provenance().where(*cond).order_by(contacts.c.id)
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
         for row in conn.execution_options(yield_per=5000).execute(stmt):

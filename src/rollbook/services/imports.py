@@ -86,7 +86,7 @@ class ImportResult:
             "duplicate_risk": self.duplicate_risk,
             "changed_numbers": self.changed_numbers,
             "label": self.label,
-            "format": _format_json(self.format),
+            "format": format_json(self.format),
             "mapping": [
                 {"column": c.header, "field": c.field, "how": c.how} for c in self.mapping.columns
             ],
@@ -94,7 +94,7 @@ class ImportResult:
         }
 
 
-def _format_json(fmt: FileFormat) -> dict[str, Any]:
+def format_json(fmt: FileFormat) -> dict[str, Any]:
     return {
         "kind": fmt.kind,
         "encoding": fmt.encoding,
@@ -203,7 +203,7 @@ def import_file(
             conn,
             account_id=settings.account_id,
             filename=options.filename or path.name,
-            format=_format_json(source.format),
+            format=format_json(source.format),
             mapping=mapping.as_pairs(),
             actor=options.actor,
             at=at,

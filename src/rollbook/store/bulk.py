@@ -62,8 +62,10 @@ def _frame(rows: list[Any]) -> pl.DataFrame:
         return pl.DataFrame(schema=READ_SCHEMA)
     columns = list(zip(*rows, strict=True))
     return pl.DataFrame(
-        {name: pl.Series(name, values, dtype=dtype, strict=False)
-         for (name, dtype), values in zip(READ_SCHEMA.items(), columns, strict=True)}
+        {
+            name: pl.Series(name, values, dtype=dtype, strict=False)
+            for (name, dtype), values in zip(READ_SCHEMA.items(), columns, strict=True)
+        }
     )
 
 

@@ -104,7 +104,12 @@ def _create_engine(url: str) -> Engine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        # Connections move between threads (a server's request threads, an import's writer
+        # thread), one thread at a time: the pool hands each to one user.
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)

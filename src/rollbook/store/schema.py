@@ -270,3 +270,82 @@ label_ranges = sa.Table(
     sa.Column("last_id", BigId, nullable=False),
     sa.PrimaryKeyConstraint("label_id", "first_id"),
 )
+
+# --- the service: people, tokens, uploads, background jobs -----------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+#: Who may do what in an account: admin, staff, read-only.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    _account_fk(),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "account_id"),
+)
+
+#: API tokens: shown once, stored as a SHA-256 of their secret, found by their public prefix.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("last_used_at", Timestamp),
+    sa.Column("revoked_at", Timestamp),
+)
+
+#: Files uploaded for an import, kept in the database so that any worker can read them.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("filename", sa.String(500), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+)
+
+#: Background work: a preview or an import of an upload. The import itself is one
+#: transaction; the job only records that it was asked for, how far it got, and how it ended.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _account_fk(),
+    sa.Column("kind", sa.String(16), nullable=False),  # preview | import
+    sa.Column(
+        "upload_id", sa.Integer, sa.ForeignKey("uploads.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("options", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("result", JSONType),
+    sa.Column("error", JSONType),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="SET NULL")),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("heartbeat_at", Timestamp),
+    sa.Column("runner", sa.String(100)),
+    sa.Column("progress_done", sa.Integer),
+    sa.Column("progress_total", sa.Integer),
+    sa.Index(None, "status"),
+)

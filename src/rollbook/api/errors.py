@@ -1,0 +1,128 @@
+"""One error shape for every error the API returns, whatever raised it:
+
+    {"error": {"code": "not-found", "message": "there is no contact 7 in this account",
+               "details": {...}}}
+
+``code`` is stable (the codes of ``rollbook.errors``, ``unauthenticated``, ``forbidden``,
+``rate-limited``, ``too-large``, ``internal-error``); ``message`` is for people. Unexpected
+errors say nothing about their insides. A test calls every operation and checks the shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rollbook import errors
+
+log = logging.getLogger("rollbook.api")
+
+STATUS = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.DriftGuardRefused: 409,
+    errors.InvalidInput: 422,
+    errors.FileRefused: 422,
+    errors.MappingRefused: 422,
+    errors.StoreError: 503,
+}
+HTTP_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    429: "rate-limited",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by the shell itself (auth, limits)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.RollbookError)
+    async def rollbook_error(request: Request, exc: errors.RollbookError) -> JSONResponse:
+        status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+        return error_response(status, exc.code, exc.message, _plain(exc.details))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "reason": e.get("msg", ""),
+            }
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
+        return error_response(
+            422, "invalid-input", message or "invalid request", {"errors": problems}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        return error_response(
+            exc.status_code, code, message, headers=dict(exc.headers or {}) or None
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s on %s", type(exc).__name__, _route(request))
+        return error_response(500, "internal-error", "Something went wrong on our side.")
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "?")
+
+
+def _plain(details: dict[str, Any]) -> dict[str, Any]:
+    """Details as JSON can carry them."""
+    return {
+        k: v if isinstance(v, str | int | float | bool | list | dict | type(None)) else str(v)
+        for k, v in details.items()
+    }

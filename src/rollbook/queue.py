@@ -1,0 +1,130 @@
+"""Import jobs on a real queue, for deployments of several processes on PostgreSQL.
+
+The queue is procrastinate's (PostgreSQL-backed: no broker to run). The API defers a job's id
+to it; ``rollbook worker`` processes take each id once and run the job; a periodic task marks
+jobs whose worker died (their heartbeat stopped) as failed and retryable. rollbook's own jobs
+table stays the record of a job — status, progress, result — whoever runs it.
+
+procrastinate's tables live in their own PostgreSQL schema, ``procrastinate``, created on first
+use; rollbook's schema and migrations do not mix with them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import procrastinate
+import sqlalchemy as sa
+
+from rollbook.errors import StoreError
+from rollbook.importing.read import ReadLimits
+from rollbook.services import jobs as jobs_service
+from rollbook.store import Store
+
+log = logging.getLogger("rollbook.jobs")
+
+SCHEMA = "procrastinate"
+QUEUE = "rollbook"
+RUN_JOB = "rollbook.run_job"
+RECOVER = "rollbook.recover"
+#: Serialises the schema's creation between processes that start at once.
+_SCHEMA_LOCK = 0x726F6C6C  # "roll"
+
+
+def conninfo(store: Store) -> str:
+    """The store's PostgreSQL as a libpq connection string whose search path is the queue's
+    schema."""
+    if not store.is_postgres:
+        raise StoreError(
+            "the job queue needs PostgreSQL; on SQLite, import jobs run in the server "
+            "(rollbook serve --jobs thread, the default)"
+        )
+    url = store.engine.url
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database,
+        "user": url.username,
+        "password": url.password,
+        **{k: v for k, v in url.query.items() if isinstance(v, str)},
+    }
+    given = " ".join(f"{k}={_quote(str(v))}" for k, v in parts.items() if v is not None)
+    return f"{given} options={_quote(f'-c search_path={SCHEMA}')}"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ensure_schema(store: Store, app: procrastinate.App) -> None:
+    """Create the queue's schema and tables, once, whoever starts first."""
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK})
+        try:
+            present = conn.execute(
+                sa.text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.procrastinate_jobs"}
+            ).scalar()
+            if present is None:
+                conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+                conn.commit()
+                app.schema_manager.apply_schema()
+                log.info("created the job queue's tables")
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
+            conn.commit()
+
+
+def queue_app(store: Store, limits: ReadLimits, stale_after: timedelta) -> procrastinate.App:
+    """The procrastinate app with rollbook's two tasks: run a job, recover dead ones."""
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(store)))
+
+    @app.task(name=RUN_JOB, queue=QUEUE)
+    def run_job(job_id: int) -> None:
+        if jobs_service.claim(store, job_id):
+            log.info("job %d started", job_id)
+            jobs_service.run_job(store, job_id, limits)
+            log.info("job %d ended", job_id)
+
+    @app.periodic(cron="* * * * *", periodic_id="recover")
+    @app.task(name=RECOVER, queue=QUEUE, queueing_lock=RECOVER)
+    def recover(timestamp: int) -> None:
+        recovered = jobs_service.recover(store, stale_after)
+        if recovered:
+            log.warning("marked %d interrupted job(s) as failed", len(recovered))
+
+    return app
+
+
+class QueueRunner:
+    """The API's side of the queue: it only defers job ids; workers run them."""
+
+    def __init__(self, store: Store, limits: ReadLimits, stale_after: timedelta) -> None:
+        self.store = store
+        self.app = queue_app(store, limits, stale_after)
+
+    def start(self) -> None:
+        self.app.open()
+        ensure_schema(self.store, self.app)
+
+    def submit(self, job_id: int) -> None:
+        self.app.tasks[RUN_JOB].defer(job_id=job_id)
+
+    def stop(self) -> None:
+        self.app.close()
+
+
+def run_worker(
+    store: Store, limits: ReadLimits, stale_after: timedelta, *, once: bool = False
+) -> None:
+    """``rollbook worker``: run queued jobs until stopped (SIGINT/SIGTERM let the job at hand
+    finish), or — ``once`` — until the queue is empty."""
+    app = queue_app(store, limits, stale_after)
+    with app.open():
+        ensure_schema(store, app)
+    recovered = jobs_service.recover(store, stale_after)
+    if recovered:
+        log.warning("marked %d interrupted job(s) as failed", len(recovered))
+    options: dict[str, Any] = {"queues": [QUEUE], "wait": not once, "name": jobs_service.RUNNER_ID}
+    app.run_worker(**options)

@@ -1,0 +1,76 @@
+"""Users and API tokens from the command line: tokens shown once and stored hashed, revocable;
+passwords hashed with Argon2id; roles per account."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from tests.support.cli import Rollbook
+
+from rollbook.services import auth
+from rollbook.store import Store
+from rollbook.store.schema import api_tokens, users
+
+
+def test_tokens_are_shown_once_and_revocable(rb: Rollbook, store: Store) -> None:
+    rb("accounts", "create", "north")
+    made = rb("tokens", "create", "-a", "north", "--name", "nightly upload", "--role", "staff")
+    token = made.stdout.strip()
+    assert token.startswith("rbk_")
+    assert "not shown again" in made.stderr
+    caller = auth.authenticate_token(store, token)
+    assert caller is not None
+    assert (caller.slug, caller.role) == ("north", auth.Role.STAFF)
+
+    listed = rb("tokens", "list", "-a", "north", "--json").json()
+    assert [(t["name"], t["role"], t["revoked_at"]) for t in listed] == [
+        ("nightly upload", "staff", None)
+    ]
+    assert token.rsplit("_", 1)[1] not in rb("tokens", "list", "-a", "north").stdout
+    with store.read() as conn:
+        (stored,) = conn.execute(sa.select(api_tokens.c.secret_hash)).scalars()
+    assert token.rsplit("_", 1)[1] not in stored
+
+    rb("tokens", "revoke", "-a", "north", str(listed[0]["id"]))
+    assert auth.authenticate_token(store, token) is None
+    assert auth.authenticate_token(store, token[:-1] + "x") is None
+    refused = rb("tokens", "revoke", "-a", "north", "999", ok=False)
+    assert refused.exit_code != 0 and "no token 999" in refused.stderr
+    refused = rb("tokens", "create", "-a", "nowhere", "--name", "x", ok=False)
+    assert refused.exit_code != 0 and "nowhere" in refused.stderr
+
+
+def test_users_and_roles(rb: Rollbook, store: Store) -> None:
+    rb("accounts", "create", "north")
+    rb("accounts", "create", "south")
+    rb(
+        "users",
+        "create",
+        "Pat@North.edu",
+        "-a",
+        "north",
+        "--role",
+        "admin",
+        "--password",
+        "correct horse",
+    )
+    rb("users", "grant", "pat@north.edu", "-a", "south", "--role", "read-only")
+    assert rb("users", "list", "-a", "south").stdout.split() == ["pat@north.edu", "read-only"]
+    with store.read() as conn:
+        (hashed,) = conn.execute(sa.select(users.c.password_hash)).scalars()
+    assert hashed.startswith("$argon2id$")
+
+    user_id = auth.login(store, "pat@north.edu", "correct horse")
+    assert user_id is not None
+    assert auth.login(store, "pat@north.edu", "wrong horse!") is None
+    assert auth.login(store, "nobody@north.edu", "correct horse") is None
+    assert [(a["slug"], a["role"]) for a in auth.user_accounts(store, user_id)] == [
+        ("north", "admin"),
+        ("south", "read-only"),
+    ]
+
+    short = rb("users", "create", "sam@north.edu", "--password", "short", ok=False)
+    assert short.exit_code != 0 and "at least 10 characters" in short.stderr
+    again = rb("users", "create", "pat@north.edu", "--password", "long enough pw", ok=False)
+    assert again.exit_code != 0 and "already a user" in again.stderr
+    nobody = rb("users", "grant", "sam@north.edu", "-a", "north", ok=False)
+    assert nobody.exit_code != 0 and "no user" in nobody.stderr

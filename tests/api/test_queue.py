@@ -1,0 +1,81 @@
+"""The job queue (procrastinate, on PostgreSQL): the API defers, ``rollbook worker`` processes
+run each job exactly once, and SQLite refuses the queue with a clear message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from rollbook.api import ApiSettings, create_app
+from rollbook.errors import StoreError
+from rollbook.services import accounts as accounts_service
+from rollbook.services import auth
+from rollbook.services import contacts as contacts_service
+from rollbook.store import Store
+
+
+def _file(account: int) -> bytes:
+    rows = "".join(f"S{account}-{i},2125{account:02d}{i:04d}\n" for i in range(200))
+    return ("Student ID,Mobile Phone\n" + rows).encode()
+
+
+def test_the_queue_needs_postgresql(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    with pytest.raises(StoreError, match="the job queue needs PostgreSQL"):
+        create_app(ApiSettings(jobs="queue"), store=store)
+    store.dispose()
+
+
+@pytest.mark.slow
+def test_two_workers_run_every_job_once(postgres: Store) -> None:
+    with postgres.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS procrastinate CASCADE"))
+    tokens = []
+    for n in range(4):
+        accounts_service.create_account(postgres, f"school-{n}")
+        tokens.append(auth.create_token(postgres, f"school-{n}", "nightly")[0])
+    app = create_app(ApiSettings(jobs="queue"), store=postgres)
+    job_ids = []
+    with TestClient(app) as client:
+        for n, token in enumerate(tokens):
+            headers = {"Authorization": f"Bearer {token}"}
+            for _ in range(2):  # the second upload of the same file changes nothing
+                r = client.post(
+                    "/api/v1/imports",
+                    headers=headers,
+                    files={"file": ("f.csv", _file(n))},
+                    data={"mapping": '{"Student ID": "crm_id", "Mobile Phone": "phone"}'},
+                )
+                assert r.status_code == 202, r.text
+                assert r.json()["status"] == "queued"
+                job_ids.append((headers, r.json()["job_id"]))
+    url = postgres.engine.url.render_as_string(hide_password=False)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rollbook", "--db", url, "worker", "--once"],
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err.decode()
+    with TestClient(create_app(ApiSettings(jobs="queue"), store=postgres)) as client:
+        for headers, job_id in job_ids:
+            job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).json()
+            assert (job["status"], job["attempts"]) == ("done", 1), job
+    for n in range(4):
+        assert contacts_service.count_contacts(postgres, f"school-{n}") == 200
+    with postgres.engine.connect() as conn:
+        ran = conn.execute(
+            sa.text(
+                "SELECT status, count(*) FROM procrastinate.procrastinate_jobs "
+                "WHERE task_name = 'rollbook.run_job' GROUP BY status"
+            )
+        ).all()
+    assert ran == [("succeeded", 8)]
