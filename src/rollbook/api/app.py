@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
+from rollbook import web
 from rollbook.api import errors
 from rollbook.api.logs import access_log
 from rollbook.api.routes import account, contacts, imports
@@ -25,6 +26,9 @@ from rollbook.importing.read import ReadLimits
 from rollbook.queue import QueueRunner
 from rollbook.runner import JobRunner, ThreadRunner
 from rollbook.store import Store
+
+#: Sign-in attempts per minute from one address (passwords are guessable; tokens are not).
+LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 def _env_int(name: str, default: int) -> int:
@@ -98,7 +102,8 @@ def create_app(settings: ApiSettings | None = None, store: Store | None = None) 
     app.state.store = store
     app.state.runner = runner
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
-    errors.install(app)
+    app.state.login_limiter = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
+    errors.install(app, page=web.error_page)
     app.middleware("http")(access_log)
     for module in (account, contacts, imports):
         app.include_router(
@@ -113,6 +118,8 @@ def create_app(settings: ApiSettings | None = None, store: Store | None = None) 
                 429: {"model": errors.ErrorBody, "description": "Too many requests."},
             },
         )
+
+    web.install(app)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, str]:

@@ -11,11 +11,12 @@ errors say nothing about their insides. A test calls every operation and checks 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -77,18 +78,37 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def install(app: FastAPI) -> None:
+#: Renders an error as a page, for the dashboard's paths: (request, status, code, message).
+PageRenderer = Callable[[Request, int, str, str], Response]
+
+
+def install(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """Every error as the one JSON shape — or, with ``page``, as a page for the paths that are
+    not the API's (the dashboard's)."""
+
+    def respond(
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        if page is not None and not request.url.path.startswith("/api/"):
+            return page(request, status, code, message)
+        return error_response(status, code, message, details, headers)
+
     @app.exception_handler(errors.RollbookError)
-    async def rollbook_error(request: Request, exc: errors.RollbookError) -> JSONResponse:
+    async def rollbook_error(request: Request, exc: errors.RollbookError) -> Response:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-        return error_response(status, exc.code, exc.message, _plain(exc.details))
+        return respond(request, status, exc.code, exc.message, _plain(exc.details))
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return respond(request, exc.status, exc.code, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {
                 "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
@@ -97,22 +117,22 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         message = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
-        return error_response(
-            422, "invalid-input", message or "invalid request", {"errors": problems}
+        return respond(
+            request, 422, "invalid-input", message or "invalid request", {"errors": problems}
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return error_response(
-            exc.status_code, code, message, headers=dict(exc.headers or {}) or None
+        return respond(
+            request, exc.status_code, code, message, headers=dict(exc.headers or {}) or None
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected %s on %s", type(exc).__name__, _route(request))
-        return error_response(500, "internal-error", "Something went wrong on our side.")
+        return respond(request, 500, "internal-error", "Something went wrong on our side.")
 
 
 def _route(request: Request) -> str:

@@ -161,6 +161,12 @@ class UploadOut(BaseModel):
         description="Set when the file maps no column to crm_id although the account's "
         "contacts have CRM IDs: the import would be refused unless allow_unmapped_crm_id."
     )
+    drift_likely_column: str | None = Field(
+        None, description="With a drift warning: the column most like the CRM ID column."
+    )
+    drift_previous_headers: list[str] = Field(
+        [], description="With a drift warning: the headers earlier files had for CRM IDs."
+    )
 
 
 class ImportRequest(Model):

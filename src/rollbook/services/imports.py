@@ -54,6 +54,9 @@ class FileInspection:
     sample: list[tuple[int, list[str | None]]]
     mapping: FileMapping
     drift_warning: str | None
+    #: With a warning: the column most like the CRM ID column, and the headers used before.
+    drift_likely_column: str | None = None
+    drift_previous_headers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -168,12 +171,19 @@ def inspect_file(
     with store.read() as conn:
         settings = q_accounts.settings_for(conn, slug)
         mapping, remembered, sample = _resolve(conn, settings, source, options)
-        warning = None
         try:
             _guard(conn, settings, mapping, remembered, sample, options.allow_unmapped_crm_id)
         except DriftGuardRefused as refused:
-            warning = refused.message
-    return FileInspection(source.format, source.headers, sample, mapping, warning)
+            return FileInspection(
+                source.format,
+                source.headers,
+                sample,
+                mapping,
+                refused.message,
+                refused.details.get("likely_column"),
+                tuple(refused.details.get("previous_headers") or ()),
+            )
+    return FileInspection(source.format, source.headers, sample, mapping, None)
 
 
 def import_file(

@@ -140,6 +140,8 @@ def inspection_json(found: imports_service.FileInspection) -> dict[str, Any]:
         ],
         "notes": list(found.mapping.notes),
         "drift_warning": found.drift_warning,
+        "drift_likely_column": found.drift_likely_column,
+        "drift_previous_headers": list(found.drift_previous_headers),
     }
 
 

@@ -349,3 +349,17 @@ jobs = sa.Table(
     sa.Column("progress_total", sa.Integer),
     sa.Index(None, "status"),
 )
+
+#: Dashboard sign-ins: the cookie holds a random token, the table its SHA-256, the account the
+#: user is working in, and the session's CSRF token.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL")),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
