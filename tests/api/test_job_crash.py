@@ -5,13 +5,6 @@ from the queue)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from benchmarks.datagen import population, write
+from tests.support.processes import Process, Server, until
 
 from rollbook.services import accounts as accounts_service
 from rollbook.services import auth
@@ -26,67 +20,6 @@ from rollbook.services import contacts as contacts_service
 from rollbook.store import Store
 
 ROWS = 150_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _until(what: Callable[[], Any], timeout: float = 90.0) -> Any:
-    """Poll ``what`` until it returns something truthy (an external process is the one to
-    wait for here)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = what()
-        except httpx.HTTPError:
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError("gave up waiting")
-        time.sleep(0.05)
-
-
-class Process:
-    """``python -m rollbook --db URL <args>`` as a real process."""
-
-    def __init__(self, url: str, log: Path, *args: str) -> None:
-        self.url, self.log, self.args = url, log, args
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "ROLLBOOK_STALE_JOB_SECONDS": "0", "ROLLBOOK_LOG_LEVEL": "WARNING"}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "rollbook", "--db", self.url, *self.args],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
-class Server(Process):
-    def __init__(self, url: str, log: Path, *args: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        super().__init__(url, log, "serve", "--port", str(self.port), *args)
-
-    def start(self) -> None:
-        super().start()
-        _until(lambda: httpx.get(f"{self.base}/healthz").status_code == 200)
 
 
 def _url(store: Store) -> str:
@@ -121,7 +54,7 @@ def _kill_an_import_and_retry(
         assert state["status"] in ("queued", "running"), state  # not done before the kill
         return state["status"] == "running" and (state["progress"]["done"] or 0) > 0
 
-    _until(running)
+    until(running)
     runner.kill()
 
     assert contacts_service.count_contacts(store, "north") == before
@@ -137,14 +70,14 @@ def _kill_an_import_and_retry(
         state = httpx.get(url, headers=headers).json()
         return state if state["status"] == "failed" else None
 
-    after = _until(failed)
+    after = until(failed)
     assert after["retryable"] is True
     assert after["error"]["code"] == "interrupted"
     assert contacts_service.count_contacts(store, "north") == before
 
     retried = httpx.post(f"{url}/retry", headers=headers)
     assert retried.status_code == 202
-    done = _until(
+    done = until(
         lambda: (s := httpx.get(url, headers=headers).json())["status"] == "done" and s, timeout=300
     )
     assert done["attempts"] == 2

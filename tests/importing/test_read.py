@@ -371,6 +371,11 @@ def test_duplicate_headers_are_refused(tmp_path: Path) -> None:
     refused(write(tmp_path, "First  Name,first name\n"), "column 1 and column 2")
 
 
+def test_a_header_with_a_control_character_is_refused(tmp_path: Path) -> None:
+    error = refused(write(tmp_path, "Phone,First\x00Name\n2025550123,Ann\n"), "column 2", "NUL")
+    assert error.details["columns"] == [2]
+
+
 @pytest.mark.parametrize(
     "data", [b"", codecs.BOM_UTF8, b"\n\n", "  \r\n".encode("utf-16")], ids=repr
 )

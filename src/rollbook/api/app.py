@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from rollbook import web
 from rollbook.api import errors
+from rollbook.api.inputs import refuse_nul
 from rollbook.api.logs import access_log
 from rollbook.api.routes import account, contacts, imports
 from rollbook.api.security import RateLimiter
@@ -97,6 +98,7 @@ def create_app(settings: ApiSettings | None = None, store: Store | None = None) 
         "Authenticate with an API token: `Authorization: Bearer rbk_…`. Every error has the "
         'shape `{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.store = store

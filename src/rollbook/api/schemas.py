@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rollbook.api.inputs import REASON, has_nul
 
 #: Ids in paths, in the databases' ranges: contacts have 64-bit ids, the rest 32-bit.
 MAX_ID = 2**63 - 1
@@ -14,7 +16,16 @@ SmallId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class Model(BaseModel):
+    """A request body: no unknown keys, no NUL character in any text (see ``api.inputs``)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError(REASON)
+        return value
 
 
 class AccountOut(BaseModel):

@@ -29,6 +29,7 @@ import datetime as dt
 import functools
 import io
 import itertools
+import re
 import zipfile
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -252,6 +253,11 @@ def _header_key(header: str) -> str:
     return " ".join(header.split()).casefold()
 
 
+#: Control characters a column name may not hold (line breaks and tabs are allowed: spreadsheets
+#: wrap long headers).
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _check_headers(
     raw: Sequence[str], limits: ReadLimits, column_name: Callable[[int], str] | None = None
 ) -> tuple[str, ...]:
@@ -267,6 +273,14 @@ def _check_headers(
     if all(not h.strip() for h in raw):
         raise FileRefused("The first row is empty: it must hold the column names.", row=1)
     headers = tuple(h.strip() or f"(column {i + 1})" for i, h in enumerate(raw))
+    for index, header in enumerate(headers):
+        if _HEADER_CONTROL.search(header):
+            raise FileRefused(
+                f"The name of {name(index)} contains a control character (such as NUL), "
+                "which cannot be stored. Retype that column's name.",
+                row=1,
+                columns=[index + 1],
+            )
     seen: dict[str, int] = {}
     for index, header in enumerate(headers):
         key = _header_key(header)

@@ -103,7 +103,9 @@ def start_import(
 def _filename(filename: str, data: bytes) -> str:
     if not data:
         raise InvalidInput("the file is empty", field="file")
-    return Path(filename or "upload.csv").name[:500]
+    # Only the name, without folders or control characters (which PostgreSQL cannot store).
+    name = "".join(c for c in Path(filename).name if c.isprintable())[:500]
+    return name or "upload.csv"
 
 
 def _keep(store: Store, principal: Principal, filename: str, data: bytes) -> int:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from rollbook.api.errors import ApiError
+from rollbook.api.inputs import REASON, has_nul
 from rollbook.api.routes import API_PREFIX
 from rollbook.api.schemas import ImportOut, ImportRequest, JobOut, SmallId, UploadOut
 from rollbook.api.security import READ, STAFF
@@ -138,6 +139,8 @@ async def upload_and_import(
         chosen = json.loads(mapping) if mapping else {}
     except json.JSONDecodeError as error:
         raise InvalidInput(f"mapping is not JSON: {error.msg}", field="mapping") from None
+    if has_nul(chosen):
+        raise InvalidInput(f"mapping {REASON}", field="mapping")
     job = jobs_service.start_import(
         request.app.state.store,
         caller,
