@@ -18,6 +18,7 @@ demo: setup
 
 test: setup
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
