@@ -163,6 +163,17 @@ def test_remembered_mapping_and_unmapped_columns(acme: Store, tmp_path: Path) ->
     assert unmapped["E-mail address"].suggestions[0].field == "email"
 
 
+def test_usual_export_headers_are_suggested_not_mapped(acme: Store, tmp_path: Path) -> None:
+    text = "Student ID,Cell,Surname,E-mail\nS1,(212) 555-0142,Lopez,m@x.edu\n"
+    result = _run(acme, _file(tmp_path, text), dry_run=True)
+    unmapped = {c.header: c for c in result.mapping.unmapped}
+    assert list(unmapped) == ["Student ID", "Cell", "Surname"]  # E-mail is Email, loosely
+    best = {h: (c.suggestions[0].field, c.suggestions[0].why) for h, c in unmapped.items()}
+    assert best["Student ID"] == ("crm_id", "a usual name for CRM ID")
+    assert best["Cell"][0] == "phone"
+    assert best["Surname"] == ("last_name", "a usual name for Last name")
+
+
 def test_remembered_mapping_that_would_map_a_field_twice(acme: Store, tmp_path: Path) -> None:
     _run(acme, _file(tmp_path, FALL), explicit=MAP)
     _run(

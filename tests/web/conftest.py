@@ -57,10 +57,11 @@ class Shots:
         self.folder.mkdir(parents=True)
         self.n = 0
 
-    def __call__(self, page: Page, what: str) -> Path:
+    def __call__(self, page: Page, what: str, full: bool = True) -> Path:
+        """The page, whole; or, with ``full=False``, what the screen shows (long tables)."""
         self.n += 1
         path = self.folder / f"{self.n:02d}-{what}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full)
         return path
 
 

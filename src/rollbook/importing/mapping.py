@@ -36,6 +36,40 @@ def _loose(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.casefold())
 
 
+#: Names student systems' exports commonly give the built-in fields' columns. They make
+#: suggestions, never a mapping by themselves: "ID" or "Number" mean different things in
+#: different files, so a person confirms.
+USUAL_HEADERS: dict[str, tuple[str, ...]] = {
+    "crm_id": (
+        "student id",
+        "student number",
+        "student no",
+        "emplid",
+        "banner id",
+        "sis id",
+        "person id",
+        "external id",
+        "applicant id",
+        "record id",
+    ),
+    "phone": (
+        "mobile",
+        "mobile phone",
+        "mobile number",
+        "cell",
+        "cell phone",
+        "cell number",
+        "phone number",
+        "telephone",
+        "sms number",
+    ),
+    "email": ("email address", "e-mail", "student email", "personal email"),
+    "first_name": ("first", "given name", "forename", "preferred name"),
+    "last_name": ("last", "surname", "family name"),
+}
+_USUAL = {_loose(h): key for key, names in USUAL_HEADERS.items() for h in names}
+
+
 @dataclass(frozen=True)
 class Suggestion:
     field: str
@@ -217,6 +251,9 @@ def suggest(
             scores[key] = Suggestion(key, round(score, 2), why)
 
     mine = _loose(header)
+    if mine in _USUAL and _USUAL[mine] in settings.keys:
+        key = _USUAL[mine]
+        offer(key, 0.95, f"a usual name for {settings.field(key).label}")
     for f in settings.fields:
         for name in (f.key, f.label):
             ratio = difflib.SequenceMatcher(None, mine, _loose(name)).ratio()

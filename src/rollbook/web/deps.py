@@ -41,7 +41,7 @@ CSRF_FIELD = "csrf_token"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-def _phone(value: str | None) -> str:
+def readable_phone(value: str | None) -> str:
     """+12125550101 as people read it: +1 212-555-0101."""
     if not value:
         return ""
@@ -60,8 +60,14 @@ def _when(value: str | None) -> str:
     return at.strftime("%-d %b %Y, %H:%M UTC")
 
 
-templates.env.filters["phone"] = _phone
+templates.env.filters["phone"] = readable_phone
 templates.env.filters["when"] = _when
+#: How a change came, in words.
+templates.env.globals["sources"] = {
+    "staff": "changed by staff",
+    "contact": "sent by the student",
+    "import": "an import",
+}
 
 
 class LoginRequired(Exception):

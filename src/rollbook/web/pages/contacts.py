@@ -17,7 +17,7 @@ from rollbook.model import UNSET_WORD, FieldDef, FieldType, Source
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.services.contacts import ContactFilter, EditSource
-from rollbook.web.deps import Reader, Staff, StaffForm, Viewer, redirect, render
+from rollbook.web.deps import Reader, Staff, StaffForm, Viewer, readable_phone, redirect, render
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -159,6 +159,9 @@ def _form_fields(viewer: Viewer, request: Request) -> list[FieldDef]:
 
 
 def _current(contact: dict[str, Any], f: FieldDef) -> str:
+    """A field's value as its box shows it (the phone as people read it: +1 212-555-0142)."""
+    if f.key == "phone":
+        return readable_phone(contact["phone"])
     return as_text(contact[f.key] if f.builtin else contact["custom"].get(f.key))
 
 
@@ -213,6 +216,7 @@ def _panel(
         status=status,
         contact=contact,
         fields=fields,
+        labels={f.key: f.label for f in fields},
         values=values,
         **extra,
     )

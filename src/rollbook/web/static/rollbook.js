@@ -83,3 +83,14 @@ document.querySelectorAll("[data-job]").forEach((box) => {
   };
   poll();
 });
+
+// The mapping table: a column chosen by hand says so at once (the server checks it on submit).
+document.querySelectorAll("[data-mapping-row]").forEach((row) => {
+  const select = row.querySelector("select");
+  const why = row.querySelector("[data-why]");
+  select.addEventListener("change", () => {
+    const ignored = select.selectedIndex === 0;
+    row.classList.toggle("unmapped", ignored);
+    why.textContent = ignored ? "not imported" : "your choice";
+  });
+});
