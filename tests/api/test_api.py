@@ -208,6 +208,8 @@ def test_drift_guard_over_http(api: Api) -> None:
     renamed = FALL.replace("Student ID", "StudentID")
     up = api.post("/api/v1/uploads", files={"file": ("spring.csv", renamed.encode())}).json()
     assert "'StudentID'" in up["drift_warning"]
+    assert up["drift_likely_column"] == "StudentID"
+    assert up["drift_previous_headers"] == ["Student ID"]
     job = api.post(f"/api/v1/uploads/{up['upload_id']}/import", json={}).json()
     api.wait()
     failed = api.get(f"/api/v1/jobs/{job['job_id']}").json()

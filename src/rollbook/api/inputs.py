@@ -8,7 +8,7 @@ usual ``invalid-input`` error naming the parameter, before any rule or query see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from fastapi import Request
@@ -39,13 +39,21 @@ def _problems(where: str, pairs: Iterable[tuple[str, Any]]) -> list[dict[str, An
     ]
 
 
-async def refuse_nul(request: Request) -> None:
-    """An app-wide dependency: 422 when the query, path or form text holds a NUL."""
+async def refuse_nul(request: Request) -> AsyncIterator[None]:
+    """An app-wide dependency: 422 when the query, path or form text holds a NUL.
+
+    The form it reads is the one every later reader gets (Starlette keeps it on the request);
+    it is closed — its uploaded files' temporary files too — once the response is sent."""
     problems = _problems("query", request.query_params.multi_items())
     problems += _problems("path", request.path_params.items())
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(_FORMS):
+    form = None
+    if request.headers.get("content-type", "").startswith(_FORMS):
         form = await request.form()
         problems += _problems("form", ((k, v) for k, v in form.multi_items() if isinstance(v, str)))
-    if problems:
-        raise RequestValidationError(problems)
+    try:
+        if problems:
+            raise RequestValidationError(problems)
+        yield
+    finally:
+        if form is not None:
+            await form.close()

@@ -12,6 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from rollbook.web.deps import LoginRequired, PageRefused, render
 from rollbook.web.pages import contacts, imports, login, settings
 
+#: The dashboard's pages, by area (tests walk their routes).
+PAGES = (login, contacts, imports, settings)
+
 TITLES = {
     400: "That request was not understood",
     401: "Please sign in",
@@ -39,7 +42,7 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (login, contacts, imports, settings):
+    for module in PAGES:
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -25,8 +25,16 @@ router = APIRouter(include_in_schema=False)
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a path of this site (never another site's address)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path of this site, never another site's address — browsers read ``//host``,
+    ``/\\host`` and ``/<tab>/host`` as one."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and " " not in value
+    ):
         return value
     return "/contacts"
 

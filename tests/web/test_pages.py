@@ -1,0 +1,349 @@
+"""The dashboard's guards, route by route (on SQLite and PostgreSQL): every form refuses a post
+without its CSRF token; every page and form given another account's object answers 404 and
+shows none of it; signing in and out, the next-page rule, cookies, roles and the login limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote
+
+import pytest
+import sqlalchemy as sa
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from rollbook.api import ApiSettings, create_app
+from rollbook.services import accounts as accounts_service
+from rollbook.services import auth
+from rollbook.store import Store, schema
+from rollbook.web.app import PAGES
+
+PASSWORD = "a long enough password"
+FILE = (
+    b"Student ID,First Name,Last Name,Mobile Phone,Email\r\n"
+    b"N1,Maria,Lopez,(212) 555-0142,maria.lopez@north.example.edu\r\n"
+    b"N2,Wei,Chen,415.555.0199,wei.chen@north.example.edu\r\n"
+    b"N3,Aisha,Okafor,not a phone,aisha.okafor@north.example.edu\r\n"
+)
+#: What a page of the south account must never show.
+NORTH_SECRETS = ("Maria", "Lopez", "north.example.edu", "555-0142", "5550142", "N1", "north.csv")
+ROUTES = [r for m in PAGES for r in m.router.routes if isinstance(r, APIRoute)]
+POSTS = sorted(r.path for r in ROUTES if "POST" in r.methods)
+WITH_IDS = sorted(r.path for r in ROUTES if "GET" in r.methods and "{" in r.path)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Web:
+    client: TestClient
+    store: Store
+    ids: dict[str, int] = field(default_factory=dict)  # north's objects, by path parameter
+
+    def sign_in(self, email: str, next: str = "/contacts") -> str:
+        """Sign in as ``email`` (signing out whoever was); returns the session's CSRF token."""
+        self.client.cookies.clear()
+        page = self.client.get("/login", params={"next": next})
+        token = _CSRF.search(page.text)
+        assert token, page.text
+        response = self.client.post(
+            "/login",
+            data={"email": email, "password": PASSWORD, "csrf_token": token[1], "next": next},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        return self.csrf()
+
+    def csrf(self) -> str:
+        found = _CSRF.search(self.client.get("/contacts").text)
+        assert found
+        return found[1]
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return self.client.post(url, data=data or {}, follow_redirects=False, **kw)
+
+
+def _seed(store: Store) -> None:
+    for slug in ("north", "south"):
+        accounts_service.create_account(store, slug, region="US", name=slug.title())
+    for email, slug, role in (
+        ("admin@north.example", "north", "admin"),
+        ("staff@north.example", "north", "staff"),
+        ("reader@north.example", "north", "read-only"),
+        ("admin@south.example", "south", "admin"),
+    ):
+        auth.create_user(store, email, PASSWORD)
+        auth.grant(store, email, slug, role)
+
+
+@pytest.fixture
+def web(store: Store) -> Iterator[Web]:
+    _seed(store)
+    app = create_app(ApiSettings(rate_limit_per_minute=100_000), store=store)
+    with TestClient(app, base_url="http://testserver") as client:
+        w = Web(client, store)
+        w.ids = _north_objects(w)
+        yield w
+
+
+def _north_objects(w: Web) -> dict[str, int]:
+    """North's admin uploads and imports a file and makes a token, through the pages."""
+    csrf = w.sign_in("admin@north.example")
+    up = w.post(
+        "/imports/new",
+        {"csrf_token": csrf},
+        files={"file": ("north.csv", FILE, "text/csv")},
+    )
+    upload_id = int(up.headers["location"].rsplit("/", 1)[1])
+    page = w.client.get(f"/uploads/{upload_id}").text
+    form = {
+        "csrf_token": csrf,
+        "action": "import",
+        **{f"map:{i}": v for i, v in enumerate(["crm_id", "first_name", "last_name", "phone"])},
+        "map:4": "email",
+    }
+    assert "Student ID" in page
+    run = w.post(f"/uploads/{upload_id}", form)
+    job_id = int(run.headers["location"].rsplit("/", 1)[1])
+    w.client.app.state.runner.wait()  # type: ignore[attr-defined]
+    done = w.client.get(f"/jobs/{job_id}", follow_redirects=False)
+    import_id = int(done.headers["location"].rsplit("/", 1)[1])
+    made = w.post("/settings/tokens", {"csrf_token": csrf, "name": "north-sis-feed", "role": "staff"})
+    assert made.status_code in (200, 303), made.text
+    with w.store.engine.connect() as conn:
+        contact_id = conn.execute(
+            sa.select(schema.contacts.c.id).where(schema.contacts.c.crm_id == "N1")
+        ).scalar_one()
+        token_id = conn.execute(sa.select(sa.func.max(schema.api_tokens.c.id))).scalar_one()
+    return {
+        "contact_id": contact_id,
+        "upload_id": upload_id,
+        "job_id": job_id,
+        "import_id": import_id,
+        "token_id": token_id,
+    }
+
+
+def _url(path: str, ids: dict[str, int]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(ids[m[1]]), path)
+
+
+#: A form each route would act on, were its token there.
+FORMS: dict[str, dict[str, str]] = {
+    "/login": {"email": "admin@north.example", "password": PASSWORD},
+    "/switch-account": {"account": "north"},
+    "/contacts/new": {"f:first_name": "Mallory", "f:phone": "2125550100"},
+    "/contacts/{contact_id}": {"f:first_name": "Mallory", "f:email": "UNSET"},
+    "/uploads/{upload_id}": {"action": "import"},
+    "/settings/account": {"region": "GB"},
+    "/settings/fields": {"key": "mallory", "type": "text"},
+    "/settings/users": {"email": "mallory@evil.example", "password": PASSWORD, "role": "admin"},
+    "/settings/tokens": {"name": "mallory", "role": "admin"},
+}
+
+
+def _state(store: Store) -> dict[str, Any]:
+    """Everything a form could change, to compare before and after."""
+    with store.engine.connect() as conn:
+        out: dict[str, Any] = {}
+        for table in schema.metadata.sorted_tables:
+            if table.name in ("web_sessions",):
+                continue
+            rows = conn.execute(sa.select(table)).mappings().all()
+            out[table.name] = sorted(
+                (repr(sorted(dict(r).items())) for r in rows),
+            )
+        out["live_sessions"] = conn.execute(
+            sa.select(sa.func.count()).select_from(schema.web_sessions)
+        ).scalar_one()
+    return out
+
+
+def test_the_dashboard_has_the_forms_this_test_walks() -> None:
+    assert len(POSTS) >= 15 and "/contacts/{contact_id}" in POSTS
+    assert {"/contacts/{contact_id}", "/imports/{import_id}", "/jobs/{job_id}"} <= set(WITH_IDS)
+
+
+def test_every_form_refuses_a_post_without_its_csrf_token(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    before = _state(web.store)
+    for path in POSTS:
+        url = _url(path, web.ids)
+        files = {"file": ("x.csv", FILE, "text/csv")} if path == "/imports/new" else None
+        for token in (None, "forged" + csrf[6:], ""):
+            data = dict(FORMS.get(path, {}))
+            if token is not None:
+                data["csrf_token"] = token
+            response = web.post(url, data, files=files)
+            assert response.status_code == 403, (path, token, response.status_code)
+            assert "nothing was changed" in response.text or "expired" in response.text, path
+    assert _state(web.store) == before
+    # The same session still works: the refusals did not sign anyone out.
+    assert web.client.get("/contacts", follow_redirects=False).status_code == 200
+
+
+def test_the_csrf_token_may_come_as_a_header(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    response = web.post(
+        f"/contacts/{web.ids['contact_id']}",
+        {"f:first_name": "Mariana"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status_code == 303
+    assert "Mariana" in web.client.get(f"/contacts/{web.ids['contact_id']}").text
+
+
+def test_another_accounts_objects_answer_404_on_every_page_and_form(web: Web) -> None:
+    csrf = web.sign_in("admin@south.example")
+    before = _state(web.store)
+    for path in WITH_IDS:
+        response = web.client.get(_url(path, web.ids), follow_redirects=False)
+        assert response.status_code == 404, (path, response.status_code)
+        for secret in NORTH_SECRETS:
+            assert secret not in response.text, (path, secret)
+    for path in POSTS:
+        if "{" not in path:
+            continue
+        data = {**FORMS.get(path, {}), "csrf_token": csrf}
+        response = web.post(_url(path, web.ids), data)
+        assert response.status_code == 404, (path, response.status_code)
+        for secret in NORTH_SECRETS:
+            assert secret not in response.text, (path, secret)
+    assert _state(web.store) == before
+
+
+def test_another_accounts_lists_searches_and_exports_show_none_of_it(web: Web) -> None:
+    web.sign_in("admin@south.example")
+    for url in (
+        "/contacts",
+        "/contacts?show=all",
+        "/contacts?search=Maria",
+        "/contacts?search=(212)%20555-0142",
+        "/contacts?search=N1",
+        "/contacts/export",
+        "/imports",
+        "/settings",
+    ):
+        response = web.client.get(url)
+        assert response.status_code == 200, url
+        assert not re.findall(r'href="/contacts/\d+"', response.text), url
+        query = unquote(url.partition("search=")[2])
+        shown = response.text  # but for the query itself, echoed in the search box and links
+        for echo in (query, quote_plus(query), quote(query)) if query else ():
+            shown = shown.replace(echo, "")
+        for secret in (*NORTH_SECRETS, "north-sis-feed", "staff@north.example"):
+            assert secret not in shown, (url, secret)
+    # North's import label is not south's: no such label here.
+    assert web.client.get("/contacts?label=import-1").status_code == 404
+    # And south cannot switch itself into north.
+    response = web.post("/switch-account", {"account": "north", "csrf_token": web.csrf()})
+    assert response.status_code == 404
+    assert "Maria" not in web.client.get("/contacts").text
+
+
+def test_signing_in_and_out(web: Web) -> None:
+    web.client.cookies.clear()
+    page = web.client.get("/login")
+    token = _CSRF.search(page.text)
+    assert token and page.headers["cache-control"] == "no-store"
+    for email, password in (
+        ("admin@north.example", "wrong password!"),
+        ("nobody@north.example", PASSWORD),
+    ):
+        response = web.post(
+            "/login", {"email": email, "password": password, "csrf_token": token[1]}
+        )
+        assert response.status_code == 401
+        assert "do not match an account" in response.text
+        assert "rollbook_session" not in response.cookies
+    # Asked for a page first: sent to sign in, then back to it.
+    asked = web.client.get("/imports?x=1", follow_redirects=False)
+    assert asked.status_code == 303 and asked.headers["location"] == "/login?next=/imports%3Fx%3D1"
+    response = web.post(
+        "/login",
+        {
+            "email": "admin@north.example",
+            "password": PASSWORD,
+            "csrf_token": token[1],
+            "next": "/imports?x=1",
+        },
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/imports?x=1"
+    cookie = response.headers["set-cookie"]
+    assert "rollbook_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    old_session = web.client.cookies["rollbook_session"]
+    # Signing out ends the session on the server, not only in the browser.
+    out = web.post("/logout", {"csrf_token": web.csrf()})
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    web.client.cookies.set("rollbook_session", old_session)
+    assert web.client.get("/contacts", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "x"],
+)
+def test_sign_in_never_sends_to_another_site(web: Web, target: str) -> None:
+    web.client.cookies.clear()
+    token = _CSRF.search(web.client.get("/login").text)
+    assert token
+    response = web.post(
+        "/login",
+        {
+            "email": "admin@north.example",
+            "password": PASSWORD,
+            "csrf_token": token[1],
+            "next": target,
+        },
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/contacts"
+
+
+def test_sign_in_attempts_are_limited(web: Web) -> None:
+    web.client.cookies.clear()
+    token = _CSRF.search(web.client.get("/login").text)
+    assert token
+
+    def attempt(password: str) -> int:
+        data = {"email": "admin@north.example", "password": password, "csrf_token": token[1]}
+        return int(web.post("/login", data).status_code)
+
+    statuses = [attempt("guess") for _ in range(12)]
+    assert statuses[0] == 401 and statuses[-1] == 429
+    assert statuses == sorted(statuses)  # once limited, limited (10 a minute, per address)
+    assert attempt(PASSWORD) == 429  # even with the right password: no sign-in
+    assert "rollbook_session" not in web.client.cookies
+
+
+def test_roles_decide_what_a_user_may_do(web: Web) -> None:
+    contact = f"/contacts/{web.ids['contact_id']}"
+    csrf = web.sign_in("reader@north.example")
+    assert web.client.get(contact).status_code == 200
+    assert 'name="f:first_name"' in web.client.get(contact).text  # shown, read-only
+    before = _state(web.store)
+    refused = web.post(contact, {"f:first_name": "Mallory", "csrf_token": csrf})
+    assert refused.status_code == 403 and "staff role" in refused.text
+    assert web.client.get("/imports/new").status_code == 403
+    assert web.post("/settings/tokens", {"name": "x", "csrf_token": csrf}).status_code == 403
+    csrf = web.sign_in("staff@north.example")
+    assert web.post(contact, {"f:first_name": "Mariana", "csrf_token": csrf}).status_code == 303
+    for url, data in (
+        ("/settings/fields", FORMS["/settings/fields"]),
+        ("/settings/users", FORMS["/settings/users"]),
+        ("/settings/account", FORMS["/settings/account"]),
+    ):
+        response = web.post(url, {**data, "csrf_token": csrf})
+        assert response.status_code == 403 and "admin role" in response.text, url
+    after = _state(web.store)
+    assert after["accounts"] == before["accounts"] and after["users"] == before["users"]
+
+
+def test_pages_carry_the_security_headers(web: Web) -> None:
+    web.sign_in("admin@north.example")
+    for url in ("/contacts", f"/contacts/{web.ids['contact_id']}", "/settings", "/login"):
+        headers = web.client.get(url).headers
+        assert headers["content-security-policy"].startswith("default-src 'self'"), url
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
