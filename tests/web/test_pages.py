@@ -110,7 +110,9 @@ def _north_objects(w: Web) -> dict[str, int]:
     w.client.app.state.runner.wait()  # type: ignore[attr-defined]
     done = w.client.get(f"/jobs/{job_id}", follow_redirects=False)
     import_id = int(done.headers["location"].rsplit("/", 1)[1])
-    made = w.post("/settings/tokens", {"csrf_token": csrf, "name": "north-sis-feed", "role": "staff"})
+    made = w.post(
+        "/settings/tokens", {"csrf_token": csrf, "name": "north-sis-feed", "role": "staff"}
+    )
     assert made.status_code in (200, 303), made.text
     with w.store.engine.connect() as conn:
         contact_id = conn.execute(
