@@ -14,7 +14,7 @@ $(BIN)/rollbook: pyproject.toml
 setup: $(BIN)/rollbook
 
 demo: setup
-	$(BIN)/rollbook --db sqlite:///demo.db demo
+	$(BIN)/rollbook --db sqlite:///demo.db demo --serve
 
 test: setup
 	scripts/ensure-postgres

@@ -698,10 +698,17 @@ def db_upgrade(state: State) -> None:
     show_default=True,
     help="Where the demo's files and reports are written.",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Then run the dashboard and the API (as 'rollbook serve') to click through it.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address.")
+@click.option("--port", default=8000, show_default=True, type=int, help="With --serve: the port.")
 @pass_state
-def demo_command(state: State, folder: Path) -> None:
+def demo_command(state: State, folder: Path, serve: bool, host: str, port: int) -> None:
     """Create a demo account and tell its story: two terms of uploads, students who texted a
-    new number, and a stale file that does not revert them."""
+    new number, a stale file that does not revert them, and a demo user to sign in with."""
     from rollbook.services.demo import run_demo
 
     with _errors():
@@ -736,12 +743,27 @@ def demo_command(state: State, folder: Path) -> None:
         f"   The corrected numbers were kept; {result.second.changed_numbers} rows are in "
         "the changed-numbers report for the student system."
     )
+    click.echo(
+        f"4. Summer's export, {result.renamed}, has its ID column renamed: upload it in the "
+        "dashboard and see the drift guard."
+    )
     me = sys.argv[0] if sys.argv[0].endswith("rollbook") else "rollbook"
     rb = f"{me} --db {state.url}" if state.url else me
     click.echo("Look around:")
     click.echo(f"  {rb} contacts list -a demo --search Lopez")
     click.echo(f"  {rb} contacts show -a demo {result.corrected[0]}")
     click.echo(f"  {rb} imports show -a demo {result.second.import_id}")
+    if serve:
+        click.echo(
+            f"  the dashboard: http://{host}:{port}/ — sign in as {result.email} "
+            f"with the password {result.password}"
+        )
+        _serve(state, host, port, None)
+    else:
+        click.echo(
+            f"  the dashboard: {rb} serve, then sign in at http://127.0.0.1:8000/ as "
+            f"{result.email} with the password {result.password}"
+        )
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -759,7 +781,11 @@ def demo_command(state: State, folder: Path) -> None:
 )
 @pass_state
 def serve_command(state: State, host: str, port: int, jobs: str | None) -> None:
-    """Run the REST API (and, once it exists, the dashboard)."""
+    """Run the dashboard and the REST API (under /api/v1)."""
+    _serve(state, host, port, jobs)
+
+
+def _serve(state: State, host: str, port: int, jobs: str | None) -> None:
     import uvicorn
 
     from rollbook.api import ApiSettings, create_app

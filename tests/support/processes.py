@@ -57,8 +57,8 @@ class Process:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rollbook", "--db", self.url, *self.args],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def kill(self) -> None:

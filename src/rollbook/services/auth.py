@@ -86,6 +86,20 @@ def create_user(store: Store, email: str, password: str) -> int:
         return user_id
 
 
+def set_password(store: Store, email: str, password: str) -> None:
+    """Give the user ``email`` a new password (sessions already open stay open)."""
+    if len(password) < 10:
+        raise InvalidInput("a password needs at least 10 characters", field="password")
+    with store.write() as conn:
+        changed = conn.execute(
+            users.update()
+            .where(users.c.email == email.strip().lower())
+            .values(password_hash=_hasher.hash(password))
+        ).rowcount
+    if not changed:
+        raise NotFound("there is no user with this email", field="email")
+
+
 def grant(store: Store, email: str, slug: str, role: str) -> None:
     """Give the user ``email`` a role in the account ``slug`` (replacing any other)."""
     chosen = _role(role)

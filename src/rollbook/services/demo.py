@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import csv
 import random
+import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollbook.errors import NotFound
+from rollbook.errors import Conflict, NotFound
 from rollbook.model import Source
 from rollbook.services import accounts as accounts_service
+from rollbook.services import auth
 from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
 from rollbook.store import Store
@@ -85,6 +88,12 @@ HEADERS = [
 ]
 
 
+#: The demo's user, an admin of the demo account; its password is new at every run.
+DEMO_EMAIL = "demo@rollbook.example"
+#: The next export, as a student system might send it after an upgrade: the ID column renamed.
+RENAMED_FILE = "summer-2027-renamed-id.csv"
+
+
 @dataclass
 class DemoResult:
     slug: str
@@ -92,6 +101,9 @@ class DemoResult:
     first: imports_service.ImportResult
     second: imports_service.ImportResult
     corrected: list[int]
+    email: str
+    password: str
+    renamed: Path
 
 
 def _phone(rng: random.Random) -> str:
@@ -106,6 +118,11 @@ def _phone(rng: random.Random) -> str:
     )
 
 
+def _ascii(name: str) -> str:
+    """Institutions' addresses are ASCII: Zoë Müller is zoe.muller@…"""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+
+
 def _students(rng: random.Random, n: int) -> list[list[str]]:
     rows = []
     for i in range(n):
@@ -116,7 +133,7 @@ def _students(rng: random.Random, n: int) -> list[list[str]]:
                 first,
                 last,
                 _phone(rng),
-                f"{first.lower()}.{last.lower()}{i}@students.example.edu",
+                f"{_ascii(first)}.{_ascii(last)}{i}@students.example.edu",
                 f"{rng.randint(1998, 2008)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                 rng.choice(PROGRAMS),
                 f"{rng.uniform(2.0, 4.0):.2f}",
@@ -125,10 +142,10 @@ def _students(rng: random.Random, n: int) -> list[list[str]]:
     return rows
 
 
-def _write(path: Path, rows: list[list[str]]) -> Path:
+def _write(path: Path, rows: list[list[str]], headers: list[str] = HEADERS) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(HEADERS)
+        w.writerow(headers)
         w.writerows(rows)
     return path
 
@@ -185,4 +202,22 @@ def run_demo(store: Store, folder: Path, slug: str = "demo", students: int = 240
         _write(folder / "spring-2027.csv", spring),
         imports_service.ImportOptions(actor="demo"),
     )
-    return DemoResult(slug, folder, first, second, corrected)
+    # Summer's export, not imported: its ID column was renamed, for the dashboard's drift guard.
+    summer = [list(r) for r in spring]
+    for r in rng.sample(summer, 10):
+        r[7] = f"{rng.uniform(2.0, 4.0):.2f}"
+    renamed = _write(folder / RENAMED_FILE, summer, ["StudentID", *HEADERS[1:]])
+
+    password = _demo_user(store, slug)
+    return DemoResult(slug, folder, first, second, corrected, DEMO_EMAIL, password, renamed)
+
+
+def _demo_user(store: Store, slug: str) -> str:
+    """The demo admin, with a new random password (printed for the person who ran the demo)."""
+    password = secrets.token_urlsafe(12)
+    try:
+        auth.create_user(store, DEMO_EMAIL, password)
+    except Conflict:
+        auth.set_password(store, DEMO_EMAIL, password)
+    auth.grant(store, DEMO_EMAIL, slug, "admin")
+    return password

@@ -233,6 +233,10 @@ def import_page(
         "import.html",
         viewer,
         imp=done,
+        labels={
+            f.key: f.label
+            for f in accounts_service.account_settings(request.app.state.store, viewer.slug).fields
+        },
         rows=rows,
         matching=matching,
         code=code or "",
