@@ -753,17 +753,13 @@ def demo_command(state: State, folder: Path, serve: bool, host: str, port: int) 
     click.echo(f"  {rb} contacts list -a demo --search Lopez")
     click.echo(f"  {rb} contacts show -a demo {result.corrected[0]}")
     click.echo(f"  {rb} imports show -a demo {result.second.import_id}")
+    where = f"http://{host}:{port}/" if serve else f"http://127.0.0.1:8000/ (after: {rb} serve)"
+    click.echo("")
+    click.echo(f"The dashboard: {where}")
+    click.echo(f"  sign in as {result.email} with the password {result.password}")
+    click.echo("")
     if serve:
-        click.echo(
-            f"  the dashboard: http://{host}:{port}/ — sign in as {result.email} "
-            f"with the password {result.password}"
-        )
         _serve(state, host, port, None)
-    else:
-        click.echo(
-            f"  the dashboard: {rb} serve, then sign in at http://127.0.0.1:8000/ as "
-            f"{result.email} with the password {result.password}"
-        )
 
 
 # --- the service ---------------------------------------------------------------------------
