@@ -203,6 +203,8 @@ def test_another_accounts_objects_answer_404_on_every_page_and_form(web: Web) ->
     for path in WITH_IDS:
         response = web.client.get(_url(path, web.ids), follow_redirects=False)
         assert response.status_code == 404, (path, response.status_code)
+        if "status" not in path and not path.endswith(".csv"):  # a page, with the header
+            assert "Sign out" in response.text and "South" in response.text, path
         for secret in NORTH_SECRETS:
             assert secret not in response.text, (path, secret)
     for path in POSTS:

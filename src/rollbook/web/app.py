@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from rollbook.web.deps import LoginRequired, PageRefused, render
+from rollbook.web.deps import LoginRequired, PageRefused, render, signed_in_viewer
 from rollbook.web.pages import contacts, imports, login, settings
 
 #: The dashboard's pages, by area (tests walk their routes).
@@ -33,6 +33,7 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
     return render(
         request,
         "error.html",
+        signed_in_viewer(request),
         status=status,
         title=TITLES.get(status, "Something went wrong"),
         message=message,

@@ -110,6 +110,18 @@ def _session(request: Request) -> WebSession:
     return found
 
 
+def signed_in_viewer(request: Request) -> Viewer | None:
+    """The signed-in user, if any — for pages that show the header whoever asks (errors)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        found = sessions.find(request.app.state.store, token) if token else None
+    except Exception:  # an error page must render even when the database does not answer
+        return None
+    if found is None or found.principal is None:
+        return None
+    return Viewer(found, found.principal)
+
+
 async def _check_csrf(request: Request, session: WebSession) -> None:
     form = await request.form()
     sent = form.get(CSRF_FIELD) or request.headers.get("x-csrf-token") or ""
