@@ -3,6 +3,8 @@ phone number, email or token; a dump of the database contains no issued token in
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 
 import pytest
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from tests.api.conftest import CAPTURE, Api
 from tests.api.test_api import _import
 
+from rollbook.logs import NoTracebacks, configure
 from rollbook.store import Store
 from rollbook.store.schema import metadata
 
@@ -64,3 +67,31 @@ def test_no_token_in_clear_in_the_database(api: Api, store: Store) -> None:
     for token in issued:
         assert token not in dump
         assert token.rsplit("_", 1)[-1] not in dump
+
+
+def test_the_servers_own_error_lines_carry_no_exception_text() -> None:
+    """The server logs an unexpected error again after the app answered it, traceback and all;
+    the service's log set-up keeps the type and drops the text, which can quote a value."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure()
+        assert all(any(isinstance(f, NoTracebacks) for f in h.filters) for h in root.handlers)
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        for f in root.handlers[0].filters:
+            handler.addFilter(f)
+        server = logging.getLogger("uvicorn.error")
+        server.addHandler(handler)
+        try:
+            raise ValueError("invalid literal for int(): '+12125550142' maria@example.edu")
+        except ValueError:
+            server.exception("Exception in ASGI application")
+        finally:
+            server.removeHandler(handler)
+        line = out.getvalue()
+        assert "Exception in ASGI application: ValueError" in line
+        assert "2125550142" not in line and "maria" not in line and "Traceback" not in line
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

@@ -351,3 +351,100 @@ def test_pages_carry_the_security_headers(web: Web) -> None:
         assert headers["content-security-policy"].startswith("default-src 'self'"), url
         assert headers["x-frame-options"] == "DENY"
         assert headers["cache-control"] == "no-store"
+
+
+def test_odd_digits_in_a_search_or_a_form_are_not_errors(web: Web) -> None:
+    web.sign_in("admin@north.example")
+    for search in ("²", "1" * 30, "٣"):  # digits Python calls digits, but no id is made of
+        assert web.client.get("/contacts", params={"search": search}).status_code == 200
+    response = web.post(
+        f"/uploads/{web.ids['upload_id']}",
+        {"csrf_token": web.csrf(), "action": "import", "preview_job": "²"},
+    )
+    assert response.status_code in (303, 409), response.status_code
+
+
+def test_import_now_takes_a_preview_of_the_same_file_only(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    other = web.post(
+        "/imports/new",
+        {"csrf_token": csrf},
+        files={"file": ("other.csv", b"StudentID,Mobile Phone\r\nX1,2125550100\r\n", "text/csv")},
+    )
+    other_id = int(other.headers["location"].rsplit("/", 1)[1])
+    before = _state(web.store)
+    # The first file's job, offered as the preview of the second: its choices do not carry over.
+    response = web.post(
+        f"/uploads/{other_id}",
+        {"csrf_token": csrf, "action": "import", "preview_job": str(web.ids["job_id"])},
+    )
+    assert response.status_code == 404
+    assert _state(web.store) == before
+
+
+def test_a_form_sent_with_an_oddly_written_content_type_is_still_checked(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    response = web.client.post(
+        "/settings/tokens",
+        content=f"csrf_token={csrf}&name=nightly%00x&role=staff",
+        headers={"Content-Type": "Application/X-WWW-Form-Urlencoded"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 422 and "NUL" in response.text
+
+
+def test_a_form_shown_for_one_account_does_not_act_on_another(web: Web) -> None:
+    """Settings open in one tab for north; another tab switches to south; the first tab's form
+    is refused, and neither account gets the field."""
+    auth.grant(web.store, "admin@north.example", "south", "admin")
+    north_form = web.sign_in("admin@north.example")
+    switched = web.post("/switch-account", {"account": "south", "csrf_token": north_form})
+    assert switched.status_code == 303
+    assert "South" in web.client.get("/contacts").text
+    before = _state(web.store)
+    stale = web.post(
+        "/settings/fields", {"key": "meant_for_north", "type": "text", "csrf_token": north_form}
+    )
+    assert stale.status_code == 403 and "another account" in stale.text
+    assert _state(web.store) == before
+    # Reloaded, the page's own form works.
+    fresh = web.post(
+        "/settings/fields", {"key": "meant_for_south", "type": "text", "csrf_token": web.csrf()}
+    )
+    assert fresh.status_code == 303
+    assert "meant_for_south" in web.client.get("/settings").text
+
+
+def test_a_user_removed_from_their_account_lands_in_another_of_theirs(web: Web) -> None:
+    auth.grant(web.store, "admin@north.example", "south", "staff")
+    web.sign_in("admin@north.example")
+    with web.store.engine.begin() as conn:
+        conn.execute(
+            schema.memberships.delete().where(
+                schema.memberships.c.account_id
+                == sa.select(schema.accounts.c.id)
+                .where(schema.accounts.c.slug == "north")
+                .scalar_subquery()
+            )
+        )
+    page = web.client.get("/contacts")
+    assert page.status_code == 200 and "South" in page.text and "Maria" not in page.text
+
+
+def test_cookies_are_secure_when_the_operator_says_so(store: Store) -> None:
+    _seed(store)
+    for setting, secure in ((False, False), (True, True)):
+        app = create_app(ApiSettings(secure_cookies=setting), store=store)
+        with TestClient(app, base_url="http://testserver") as client:
+            page = client.get("/login")
+            assert ("secure" in page.headers["set-cookie"].lower()) is secure
+            token = _CSRF.search(page.text)
+            assert token
+            client.cookies.set("rollbook_login_csrf", token[1], path="/login")
+            response = client.post(
+                "/login",
+                data={"email": "admin@north.example", "password": PASSWORD, "csrf_token": token[1]},
+                follow_redirects=False,
+            )
+            session = [c for c in response.headers.get_list("set-cookie") if "session" in c]
+            assert session and ("secure" in session[0].lower()) is secure

@@ -53,6 +53,9 @@ class ApiSettings:
     rate_limit_per_minute: int = 600
     jobs: Literal["thread", "queue"] = "thread"
     stale_job_seconds: int = 60
+    #: Mark the dashboard's cookies Secure whatever the request's scheme (behind a TLS proxy
+    #: that does not say it is one); without it they are Secure on HTTPS requests.
+    secure_cookies: bool = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ApiSettings:
@@ -63,6 +66,8 @@ class ApiSettings:
             "rate_limit_per_minute": _env_int("ROLLBOOK_RATE_LIMIT", cls.rate_limit_per_minute),
             "jobs": _jobs(os.environ.get("ROLLBOOK_JOBS", "thread")),
             "stale_job_seconds": _env_int("ROLLBOOK_STALE_JOB_SECONDS", cls.stale_job_seconds),
+            "secure_cookies": os.environ.get("ROLLBOOK_SECURE_COOKIES", "").lower()
+            in ("1", "true", "yes", "on"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

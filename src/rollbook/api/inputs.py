@@ -47,7 +47,7 @@ async def refuse_nul(request: Request) -> AsyncIterator[None]:
     problems = _problems("query", request.query_params.multi_items())
     problems += _problems("path", request.path_params.items())
     form = None
-    if request.headers.get("content-type", "").startswith(_FORMS):
+    if request.headers.get("content-type", "").strip().lower().startswith(_FORMS):
         form = await request.form()
         problems += _problems("form", ((k, v) for k, v in form.multi_items() if isinstance(v, str)))
     try:

@@ -6,6 +6,7 @@ source and reason and goes into the phone history; the old number is free for ot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -479,7 +480,7 @@ def _search(text: str, settings: AccountSettings) -> Any:
     phone = normalise_value(phone_field, text, settings.region)
     if phone:
         options.append(contacts.c.phone == phone)
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", text):  # a platform id (ASCII digits, in range)
         options.append(contacts.c.id == int(text))
     return sa.or_(*options)
 

@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -97,17 +98,34 @@ def find(store: Store, token: str) -> WebSession | None:
             .outerjoin(accounts, accounts.c.id == memberships.c.account_id)
             .where(web_sessions.c.token_hash == _hash(token), web_sessions.c.expires_at > now())
         ).first()
-    if row is None or row.disabled:
-        return None
+        if row is None or row.disabled:
+            return None
+        account: Any = row
+        if row.role is None:  # no longer a member there: another of their accounts
+            account = (
+                conn.execute(
+                    sa.select(
+                        accounts.c.id.label("account_id"),
+                        accounts.c.slug,
+                        accounts.c.name.label("account_name"),
+                        memberships.c.role,
+                    )
+                    .join(memberships, memberships.c.account_id == accounts.c.id)
+                    .where(memberships.c.user_id == row.user_id)
+                    .order_by(accounts.c.name, accounts.c.slug)
+                    .limit(1)
+                ).first()
+                or row
+            )
     return WebSession(
         id=row.id,
         user_id=row.user_id,
         email=row.email,
         csrf=row.csrf,
-        account_id=row.account_id,
-        slug=row.slug,
-        account_name=row.account_name,
-        role=Role(row.role) if row.role else None,
+        account_id=account.account_id,
+        slug=account.slug,
+        account_name=account.account_name,
+        role=Role(account.role) if account.role else None,
     )
 
 

@@ -122,14 +122,22 @@ def signed_in_viewer(request: Request) -> Viewer | None:
     return Viewer(found, found.principal)
 
 
+def form_token(session: WebSession) -> str:
+    """The CSRF token the session's forms carry: the session's secret bound to the account the
+    form was shown in, so that a form left open in one tab cannot act on the account another
+    tab has switched to."""
+    return hmac.new(session.csrf.encode(), (session.slug or "").encode(), "sha256").hexdigest()
+
+
 async def _check_csrf(request: Request, session: WebSession) -> None:
     form = await request.form()
     sent = form.get(CSRF_FIELD) or request.headers.get("x-csrf-token") or ""
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf):
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, form_token(session)):
         raise PageRefused(
             403,
-            "This form has expired or did not come from rollbook, so nothing was changed. "
-            "Go back, reload the page and try again.",
+            "This form has expired, was shown for another account than the one you now work "
+            "in, or did not come from rollbook, so nothing was changed. Go back, reload the "
+            "page and try again.",
         )
 
 
@@ -182,7 +190,7 @@ def render(
         template,
         {
             "viewer": viewer,
-            "csrf": viewer.session.csrf if viewer else None,
+            "csrf": form_token(viewer.session) if viewer else None,
             "accounts": _accounts(request, viewer),
             "flash": flash,
             **context,
@@ -214,6 +222,12 @@ def redirect(url: str, flash: str | None = None) -> RedirectResponse:
     return response
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies that carry a secret are marked Secure: over HTTPS, or always when the
+    operator says so (ROLLBOOK_SECURE_COOKIES, for a TLS proxy that does not say it is one)."""
+    return bool(request.app.state.settings.secure_cookies) or request.url.scheme == "https"
+
+
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
@@ -222,5 +236,5 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
     )

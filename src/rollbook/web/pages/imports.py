@@ -4,6 +4,7 @@ progress bar, read the results — and the import history with its reports."""
 from __future__ import annotations
 
 import io
+import re
 from itertools import islice
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from rollbook.api.schemas import SmallId
-from rollbook.errors import RollbookError
+from rollbook.errors import NotFound, RollbookError
 from rollbook.importing.reports import write_changed_numbers, write_row_report
 from rollbook.model import CODE_SUMMARIES, IGNORE, Code
 from rollbook.services import accounts as accounts_service
@@ -144,9 +145,13 @@ async def upload_action(request: Request, viewer: StaffForm, upload_id: SmallId)
     )["mapping"]
     mapping, allow = _choices(form, automatic)
     preview_job = form.get("preview_job")
-    if isinstance(preview_job, str) and preview_job.isdigit():  # "Import now" after a preview
-        previewed = jobs_service.get_job(store, viewer.principal, int(preview_job))["options"]
-        mapping, allow = previewed["mapping"], previewed["allow_unmapped_crm_id"]
+    if isinstance(preview_job, str) and re.fullmatch(r"[0-9]{1,9}", preview_job):
+        # "Import now" after a preview: the preview's own choices, for this same file only.
+        previewed = jobs_service.get_job(store, viewer.principal, int(preview_job))
+        if previewed["upload_id"] != upload_id:
+            raise NotFound(f"there is no preview {preview_job} of this file", field="preview_job")
+        options = previewed["options"]
+        mapping, allow = options["mapping"], options["allow_unmapped_crm_id"]
     action = form.get("action")
     if action not in ("preview", "import"):
         return _upload_page(request, viewer, upload_id, mapping, allow)

@@ -18,6 +18,7 @@ from rollbook.web.deps import (
     SignedInForm,
     redirect,
     render,
+    secure_cookies,
     set_session_cookie,
 )
 
@@ -49,7 +50,13 @@ def login_page(request: Request, next: str | None = None) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", login_csrf=token, next=_safe_next(next))
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True, samesite="lax"
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
     )
     return response
 
