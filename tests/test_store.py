@@ -8,13 +8,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from rollbook import errors
 from rollbook.clock import now
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.store import Store
 from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
-from rollbook.store.schema import contacts, metadata, phone_history
+from rollbook.store.schema import contacts, metadata
 
 
 def test_migrations_create_exactly_the_schema(store: Store) -> None:
@@ -60,41 +59,3 @@ def test_the_database_itself_keeps_phone_and_crm_id_unique(store: Store, column:
     other = accounts_service.create_account(store, "other")
     with store.write() as conn:
         conn.execute(contacts.insert().values(**{**row, "account_id": other}))
-
-
-def test_the_unique_index_migration_keeps_rows_links_and_the_id_high_water_mark(
-    store: Store,
-) -> None:
-    """Migration 0004 rebuilds SQLite's contacts table: nothing that refers to a contact is
-    lost, ids are still never reused, and both uniqueness rules still hold."""
-    downgrade(store, "0003")
-    account_id = accounts_service.create_account(store, "acme")
-    kept = contacts_service.create_contact(store, "acme", {"phone": "2125550101", "crm_id": "S1"})
-    contacts_service.set_contact(
-        store, "acme", kept["id"], {"phone": "2125550102"}, contacts_service.EditSource()
-    )
-    gone = contacts_service.create_contact(store, "acme", {"phone": "2125550103"})
-    with store.write() as conn:
-        conn.execute(contacts.delete().where(contacts.c.id == gone["id"]))
-        history = conn.execute(sa.select(sa.func.count()).select_from(phone_history)).scalar()
-    assert history == 1
-
-    upgrade(store)
-    assert current_revision(store) == head_revision()
-    with store.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(phone_history)).scalar() == 1
-        assert conn.execute(sa.select(contacts.c.phone)).scalars().all() == ["+12125550102"]
-        if store.engine.dialect.name == "sqlite":
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    again = contacts_service.create_contact(store, "acme", {"phone": "2125550103"})
-    assert again["id"] > gone["id"]
-    with pytest.raises(errors.Conflict):
-        contacts_service.create_contact(store, "acme", {"phone": "2125550102"})
-    with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
-        conn.execute(
-            contacts.insert().values(
-                account_id=account_id,
-                crm_id="S1",
-                custom={},
-            )
-        )

@@ -4,8 +4,6 @@ already there, so opening a store can always call it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,8 +49,7 @@ def upgrade(store: Store, revision: str = "head") -> None:
             conn.commit()
         try:
             cfg.attributes["connection"] = conn
-            with _sqlite_foreign_keys_off(conn):
-                command.upgrade(cfg, revision)
+            command.upgrade(cfg, revision)
         finally:
             if store.is_postgres:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
@@ -63,24 +60,4 @@ def downgrade(store: Store, revision: str) -> None:
     cfg = alembic_config()
     with store.engine.connect() as conn:
         cfg.attributes["connection"] = conn
-        with _sqlite_foreign_keys_off(conn):
-            command.downgrade(cfg, revision)
-
-
-@contextmanager
-def _sqlite_foreign_keys_off(conn: sa.Connection) -> Iterator[None]:
-    """SQLite rebuilds a table to change its constraints; with foreign keys on, dropping the
-    old table would delete the rows that refer to it. So migrations run with them off (the
-    pragma only works outside a transaction) and check them before committing (0004)."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    raw.execute("PRAGMA foreign_keys=OFF")
-    try:
-        yield
-    finally:
-        if conn.in_transaction():
-            conn.rollback()
-        raw.execute("PRAGMA foreign_keys=ON")
+        command.downgrade(cfg, revision)

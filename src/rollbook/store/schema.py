@@ -120,10 +120,8 @@ contacts = sa.Table(
     sa.Column("phone_reason", sa.String(500)),
     sa.Column("phone_import_id", sa.Integer),
     sa.Column("phone_row", sa.Integer),
-    # Unique indexes (not table constraints), so that an import into an empty table can build
-    # them after writing (migration 0004); the database keeps both unique either way.
-    sa.Index("uq_contacts_account_id_phone", "account_id", "phone", unique=True),
-    sa.Index("uq_contacts_account_id_crm_id", "account_id", "crm_id", unique=True),
+    sa.UniqueConstraint("account_id", "phone"),
+    sa.UniqueConstraint("account_id", "crm_id"),
     sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL
 )
 
