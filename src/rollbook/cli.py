@@ -445,7 +445,7 @@ def imports_show(state: State, account: str, import_id: int, as_json: bool) -> N
 def imports_report(state: State, account: str, import_id: int, output: Path | None) -> None:
     """Write an import's row report (CSV)."""
     with _errors(), _output(output) as out:
-        write_row_report(imports_service.row_report(state.store, account, import_id), out)
+        imports_service.write_row_report_csv(state.store, account, import_id, out)
 
 
 @imports.command("changed")
@@ -715,16 +715,13 @@ def demo_command(state: State, folder: Path, serve: bool, host: str, port: int) 
         result = run_demo(state.store, folder)
         for label, r in (("first", result.first), ("second", result.second)):
             assert r.import_id is not None
-            with (folder / f"{label}-import-rows.csv").open("w", newline="", encoding="utf-8") as o:
-                write_row_report(
-                    imports_service.row_report(state.store, result.slug, r.import_id), o
-                )
-            with (folder / f"{label}-import-changed-numbers.csv").open(
-                "w", newline="", encoding="utf-8"
-            ) as o:
-                write_changed_numbers(
-                    imports_service.changed_numbers(state.store, result.slug, r.import_id), o
-                )
+            for name, write in (
+                ("rows", imports_service.write_row_report_csv),
+                ("changed-numbers", imports_service.write_changed_numbers_csv),
+            ):
+                path = folder / f"{label}-import-{name}.csv"
+                with path.open("w", newline="", encoding="utf-8") as o:
+                    write(state.store, result.slug, r.import_id, o)
 
     def counts(r: imports_service.ImportResult) -> str:
         c = r.counts.as_json()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import polars as pl
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from rollbook.importing.mapping import (
     resolve_mapping,
 )
 from rollbook.importing.read import FileFormat, ReadLimits, SourceFile, open_file
+from rollbook.importing.reports import write_changed_numbers, write_row_report
 from rollbook.model import IGNORE, AccountSettings, Code, ImportCounts
 from rollbook.store import Store, lock_account
 from rollbook.store import accounts as q_accounts
@@ -301,3 +302,13 @@ def changed_numbers(store: Store, slug: str, import_id: int) -> list[dict[str, A
         settings = q_accounts.settings_for(conn, slug)
         q_imports.import_row(conn, settings.account_id, import_id)
         return [dict(r._mapping) for r in q_imports.read_changed_numbers(conn, import_id)]
+
+
+def write_row_report_csv(store: Store, slug: str, import_id: int, out: TextIO) -> int:
+    """The import's row report as CSV into ``out``; the number of rows."""
+    return write_row_report(row_report(store, slug, import_id), out)
+
+
+def write_changed_numbers_csv(store: Store, slug: str, import_id: int, out: TextIO) -> int:
+    """The import's changed-numbers report as CSV into ``out``; the number of rows."""
+    return write_changed_numbers(changed_numbers(store, slug, import_id), out)

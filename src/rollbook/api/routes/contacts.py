@@ -3,12 +3,12 @@ export."""
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from rollbook.api.downloads import csv_download
 from rollbook.api.routes import API_PREFIX
 from rollbook.api.schemas import (
     MAX_ID,
@@ -163,12 +163,10 @@ def export(
     archived: bool | None = None,
 ) -> Any:
     """The account's contacts as CSV — formula-safe, and importable back unchanged."""
-    out = io.StringIO()
-    contacts_service.export_contacts(
-        request.app.state.store, caller.slug, out, ContactFilter(label=label, archived=archived)
-    )
-    return StreamingResponse(
-        iter([out.getvalue()]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
+    flt = ContactFilter(label=label, archived=archived)
+    return csv_download(
+        "contacts.csv",
+        lambda out: contacts_service.export_contacts(
+            request.app.state.store, caller.slug, out, flt
+        ),
     )

@@ -4,20 +4,19 @@ import's reports."""
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
+from rollbook.api.downloads import csv_download
 from rollbook.api.errors import ApiError
 from rollbook.api.inputs import REASON, has_nul
 from rollbook.api.routes import API_PREFIX
 from rollbook.api.schemas import ImportOut, ImportRequest, JobOut, SmallId, UploadOut
 from rollbook.api.security import READ, STAFF
 from rollbook.errors import InvalidInput
-from rollbook.importing.reports import write_changed_numbers, write_row_report
 from rollbook.services import imports as imports_service
 from rollbook.services import jobs as jobs_service
 from rollbook.services.auth import Principal
@@ -168,26 +167,20 @@ def get_import(request: Request, import_id: SmallId, caller: Reader) -> Any:
 @router.get("/imports/{import_id}/rows", response_class=StreamingResponse, responses=CSV)
 def row_report(request: Request, import_id: SmallId, caller: Reader) -> Any:
     """The row report: every row with its status, codes, message and contact id."""
-    store = request.app.state.store
-    imports_service.show_import(store, caller.slug, import_id)  # 404 before streaming
-    out = io.StringIO()
-    write_row_report(imports_service.row_report(store, caller.slug, import_id), out)
-    return _csv(out, f"import-{import_id}-rows.csv")
+    return csv_download(
+        f"import-{import_id}-rows.csv",
+        lambda out: imports_service.write_row_report_csv(
+            request.app.state.store, caller.slug, import_id, out
+        ),
+    )
 
 
 @router.get("/imports/{import_id}/changed-numbers", response_class=StreamingResponse, responses=CSV)
 def changed_numbers(request: Request, import_id: SmallId, caller: Reader) -> Any:
     """The changed-numbers report: rows whose contact's phone differs from the file's."""
-    out = io.StringIO()
-    write_changed_numbers(
-        imports_service.changed_numbers(request.app.state.store, caller.slug, import_id), out
-    )
-    return _csv(out, f"import-{import_id}-changed-numbers.csv")
-
-
-def _csv(out: io.StringIO, filename: str) -> StreamingResponse:
-    return StreamingResponse(
-        iter([out.getvalue()]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csv_download(
+        f"import-{import_id}-changed-numbers.csv",
+        lambda out: imports_service.write_changed_numbers_csv(
+            request.app.state.store, caller.slug, import_id, out
+        ),
     )

@@ -4,13 +4,13 @@ archive and restore)."""
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
+from rollbook.api.downloads import csv_download
 from rollbook.api.schemas import Id
 from rollbook.errors import RollbookError
 from rollbook.model import UNSET_WORD, FieldDef, FieldType, Source
@@ -131,13 +131,12 @@ def export(
     opted_out: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
     missing_phone: bool = False,
 ) -> Response:
-    out = io.StringIO()
     flt = _filter(search, label, show, opted_out, missing_phone)
-    contacts_service.export_contacts(request.app.state.store, viewer.slug, out, flt)
-    return StreamingResponse(
-        iter([out.getvalue()]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{viewer.slug}-contacts.csv"'},
+    return csv_download(
+        f"{viewer.slug}-contacts.csv",
+        lambda out: contacts_service.export_contacts(
+            request.app.state.store, viewer.slug, out, flt
+        ),
     )
 
 

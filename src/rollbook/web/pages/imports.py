@@ -3,19 +3,18 @@ progress bar, read the results — and the import history with its reports."""
 
 from __future__ import annotations
 
-import io
 import re
 from itertools import islice
 from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from rollbook.api.downloads import csv_download
 from rollbook.api.schemas import SmallId
 from rollbook.errors import NotFound, RollbookError
-from rollbook.importing.reports import write_changed_numbers, write_row_report
 from rollbook.model import CODE_SUMMARIES, IGNORE, Code
 from rollbook.services import accounts as accounts_service
 from rollbook.services import imports as imports_service
@@ -254,25 +253,19 @@ def import_page(
 
 @router.get("/imports/{import_id}/rows.csv")
 def row_report(request: Request, viewer: Reader, import_id: SmallId) -> Response:
-    store = request.app.state.store
-    imports_service.show_import(store, viewer.slug, import_id)
-    out = io.StringIO()
-    write_row_report(imports_service.row_report(store, viewer.slug, import_id), out)
-    return _csv(out, f"import-{import_id}-rows.csv")
+    return csv_download(
+        f"import-{import_id}-rows.csv",
+        lambda out: imports_service.write_row_report_csv(
+            request.app.state.store, viewer.slug, import_id, out
+        ),
+    )
 
 
 @router.get("/imports/{import_id}/changed-numbers.csv")
 def changed_numbers(request: Request, viewer: Reader, import_id: SmallId) -> Response:
-    out = io.StringIO()
-    write_changed_numbers(
-        imports_service.changed_numbers(request.app.state.store, viewer.slug, import_id), out
-    )
-    return _csv(out, f"import-{import_id}-changed-numbers.csv")
-
-
-def _csv(out: io.StringIO, filename: str) -> Response:
-    return StreamingResponse(
-        iter([out.getvalue()]),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csv_download(
+        f"import-{import_id}-changed-numbers.csv",
+        lambda out: imports_service.write_changed_numbers_csv(
+            request.app.state.store, viewer.slug, import_id, out
+        ),
     )
