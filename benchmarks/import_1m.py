@@ -291,18 +291,20 @@ def report(args: argparse.Namespace, m: dict[str, Measure]) -> None:
 
 
 def write_docs(text: str, machine: str, command: str) -> None:
+    """Replace the "Latest run" section of docs/benchmarks.md; the rest is written by hand."""
     path = ROOT / "docs" / "benchmarks.md"
-    path.write_text(
-        "# Benchmarks\n\n"
-        "How fast a million-row file imports, next to the floors (the database's own bulk\n"
-        "load of the same file) and a peer tool. Each command runs in a process of its own;\n"
-        "times are wall-clock medians, including process start-up; the machine is shared and\n"
-        "noisy, so compare the ratios, which are taken within one run.\n\n"
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine}, with\n\n"
-        f"    {command}\n\n"
-        f"{text}\n",
-        encoding="utf-8",
+    doc = path.read_text(encoding="utf-8")
+    section = (
+        "## Latest run\n\n"
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}, with\n`{command}`:\n\n{text}\n"
     )
+    start = doc.find("## Latest run\n")
+    if start < 0:
+        path.write_text(doc.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+        return
+    end = doc.find("\n## ", start + 1)
+    rest = doc[end + 1 :] if end >= 0 else ""
+    path.write_text(doc[:start] + section + ("\n" + rest if rest else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":
