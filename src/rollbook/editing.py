@@ -1,5 +1,5 @@
 """The rules of editing a contact on the platform (SPEC §4), as a pure function: which fields
-change, and what happens to their bases (the other half of the three-way rule of imports).
+change, and what happens to their bases (the other half of the three-way merge of imports).
 
 A platform change to a field that is in step with the last import remembers the import's value
 as the field's base, so that a stale file cannot bring it back. A change to a field that already

@@ -106,8 +106,8 @@ CODE_SUMMARIES: Final[dict[Code, str]] = {
     Code.DUPLICATE_CONTACT: "The row's phone belongs to another contact; the whole row is skipped.",
     Code.CONTACT_OUT_OF_SYNC: "The file still has a value the platform has since changed; the "
     "platform's value was kept.",
-    Code.POSSIBLE_DUPLICATE: "A new contact was created that shares an email, name and birth "
-    "date, or a former phone with another contact.",
+    Code.POSSIBLE_DUPLICATE: "A new contact was created that shares an email, or a name and "
+    "birth date, with another contact, or whose phone is in another contact's phone history.",
 }
 
 #: The order codes are listed in, in reports and summaries.

@@ -1,5 +1,5 @@
 """The rules of ``rules.decide_row`` as Polars expressions, for rows that depend on nothing but
-the batch's start: identification, required fields, the three-way rule, the unique phone.
+the batch's start: identification, required fields, the three-way merge, the unique phone.
 
 ``identify`` works on a narrow frame — the row's position ``i``, ``idv``, ``crm``, ``ph`` and
 names — and returns, per row, its contact (``target``) and what identification found out.
@@ -221,7 +221,7 @@ def decide_new(rows: pl.DataFrame, settings: AccountSettings, fields: list[str])
 def decide_existing(
     rows: pl.DataFrame, c: Candidates, settings: AccountSettings, fields: list[str]
 ) -> pl.DataFrame:
-    """Rows that found their contact: the three-way rule field by field, then the unique phone.
+    """Rows that found their contact: the three-way merge field by field, then the unique phone.
     The rows carry the mapped fields' columns and what ``identify`` found."""
     writable = [k for k in fields if k != "id"]
     current = c.frame.select(

@@ -236,7 +236,7 @@ def decide_row(state: State, row: InputRow, settings: AccountSettings) -> Decisi
     if target is None:
         return _decide_new(state, row, settings, phone)
 
-    # 4. Platform edits are sticky: the three-way rule, field by field. A row found by the
+    # 4. Platform edits are sticky: the three-way merge, field by field. A row found by the
     # platform id is the platform's own data (an export, a clean-up sheet), not the student
     # system catching up: its values equal to the platform's keep the bases.
     by_platform_id = isinstance(raw_id, str)

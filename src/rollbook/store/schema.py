@@ -10,7 +10,7 @@ A few choices that shape everything else (docs/design.md tells the story):
   contact — and a narrow one: what it shares with the import (time, source, actor) it leaves to
   the import record.
 * ``field_bases`` is sparse: a row exists only where the platform has changed a field since the
-  last import (the *base* of the three-way rule), or where the value was never sent by an import.
+  last import (the *base* of the three-way merge), or where the value was never sent by an import.
 * ``import_rows`` keeps the row report of an import as compressed Arrow chunks; ``label_ranges``
   keeps which contacts carry a label as runs of consecutive contact ids.
 """
@@ -125,7 +125,7 @@ contacts = sa.Table(
     sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL
 )
 
-#: The base of the three-way rule, per contact and field. ``base`` NULL means "the current value
+#: The base of the three-way merge, per contact and field. ``base`` NULL means "the current value
 #: was set on the platform and no import ever sent this field": there is nothing to protect.
 field_bases = sa.Table(
     "field_bases",
