@@ -136,18 +136,7 @@ def bases_of(conn: Connection, account_id: int, ids: Sequence[int]) -> pl.DataFr
 # --- writes ---------------------------------------------------------------------------------
 
 #: The columns of a new contact row, in the order ``insert_contacts`` expects.
-INSERT_COLUMNS = (
-    "id",
-    "crm_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "opted_out",
-    "archived",
-    "custom",
-    "created_row",
-)
+INSERT_COLUMNS = ("id", *VALUE_COLUMNS, "created_row")
 
 
 def insert_contacts(
@@ -170,9 +159,8 @@ def insert_contacts(
         )
         return
     sql = (
-        "INSERT INTO contacts (id, crm_id, first_name, last_name, email, phone, opted_out, "
-        "archived, custom, created_row, account_id, created_import_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, created_import_id) "
+        f"VALUES ({', '.join('?' * (len(INSERT_COLUMNS) + 2))})"
     )
     cur = _driver(conn).cursor()
     cur.executemany(sql, _tuples(frame, account_id, import_id))
