@@ -448,3 +448,26 @@ def test_cookies_are_secure_when_the_operator_says_so(store: Store) -> None:
             )
             session = [c for c in response.headers.get_list("set-cookie") if "session" in c]
             assert session and ("secure" in session[0].lower()) is secure
+
+
+def test_the_list_and_its_export_apply_the_same_filters(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    # (Aisha's row was skipped: her phone was refused, and a phone is required.) Wei is archived.
+    with web.store.engine.connect() as conn:
+        wei = conn.execute(
+            sa.select(schema.contacts.c.id).where(schema.contacts.c.crm_id == "N2")
+        ).scalar_one()
+    assert web.post(f"/contacts/{wei}/archive", {"csrf_token": csrf}).status_code == 303
+
+    def names(url: str) -> set[str]:
+        text = web.client.get(url).text
+        return {n for n in ("Maria", "Wei", "Aisha") if n in text}
+
+    for where in ("/contacts", "/contacts/export"):
+        assert names(where) == {"Maria"}, where
+        assert names(f"{where}?show=archived") == {"Wei"}, where
+        assert names(f"{where}?show=all") == {"Maria", "Wei"}, where
+        assert names(f"{where}?show=all&search=chen") == {"Wei"}, where
+        assert names(f"{where}?show=all&missing_phone=true") == set(), where
+        assert names(f"{where}?show=all&opted_out=yes") == set(), where
+        assert names(f"{where}?show=all&opted_out=no") == {"Maria", "Wei"}, where

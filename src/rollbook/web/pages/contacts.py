@@ -4,10 +4,11 @@ archive and restore)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from rollbook.api.downloads import csv_download
@@ -16,6 +17,7 @@ from rollbook.errors import RollbookError
 from rollbook.model import UNSET_WORD, FieldDef, FieldType, Source
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
+from rollbook.services import imports as imports_service
 from rollbook.services.contacts import ContactFilter, EditSource
 from rollbook.web.deps import Reader, Staff, StaffForm, Viewer, readable_phone, redirect, render
 
@@ -32,16 +34,47 @@ EXTRA_COLUMNS = {
 }
 
 
-def _filter(
-    search: str | None, label: str | None, show: str, opted_out: str, missing_phone: bool
-) -> ContactFilter:
-    return ContactFilter(
-        search=search or None,
-        label=label or None,
-        archived={"active": False, "archived": True}.get(show),
-        opted_out={"yes": True, "no": False}.get(opted_out),
-        missing_phone=True if missing_phone else None,
-    )
+@dataclass(frozen=True)
+class ListQuery:
+    """The list's search and filters, as its form sends them (the list and its export)."""
+
+    search: str | None
+    label: str | None
+    show: str
+    opted_out: str
+    missing_phone: bool
+
+    def filter(self) -> ContactFilter:
+        return ContactFilter(
+            search=self.search or None,
+            label=self.label or None,
+            archived={"active": False, "archived": True}.get(self.show),
+            opted_out={"yes": True, "no": False}.get(self.opted_out),
+            missing_phone=True if self.missing_phone else None,
+        )
+
+    def params(self) -> dict[str, str]:
+        """The query again, as the form's fields (empty ones included)."""
+        return {
+            "search": self.search or "",
+            "label": self.label or "",
+            "show": self.show,
+            "opted_out": self.opted_out,
+            **({"missing_phone": "true"} if self.missing_phone else {}),
+        }
+
+
+def _list_query(
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    label: Annotated[str | None, Query(max_length=200)] = None,
+    show: Annotated[str, Query(pattern="^(active|archived|all)$")] = "active",
+    opted_out: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
+    missing_phone: bool = False,
+) -> ListQuery:
+    return ListQuery(search, label, show, opted_out, missing_phone)
+
+
+Listed = Annotated[ListQuery, Depends(_list_query)]
 
 
 def _columns(fields: list[FieldDef]) -> dict[str, str]:
@@ -65,11 +98,7 @@ def cell(contact: dict[str, Any], key: str) -> Any:
 def contacts_page(
     request: Request,
     viewer: Reader,
-    search: Annotated[str | None, Query(max_length=200)] = None,
-    label: Annotated[str | None, Query(max_length=200)] = None,
-    show: Annotated[str, Query(pattern="^(active|archived|all)$")] = "active",
-    opted_out: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
-    missing_phone: bool = False,
+    listed: Listed,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     col: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
@@ -77,18 +106,12 @@ def contacts_page(
     settings = accounts_service.account_settings(store, viewer.slug)
     choices = _columns(list(settings.fields))
     columns = [c for c in (col or DEFAULT_COLUMNS) if c in choices] or list(DEFAULT_COLUMNS)
-    flt = _filter(search, label, show, opted_out, missing_phone)
+    flt = listed.filter()
     total = contacts_service.count_contacts(store, viewer.slug, flt)
     rows = contacts_service.list_contacts(
         store, viewer.slug, flt, limit=PAGE, offset=(page - 1) * PAGE
     )
-    query = {
-        "search": search or "",
-        "label": label or "",
-        "show": show,
-        "opted_out": opted_out,
-        **({"missing_phone": "true"} if missing_phone else {}),
-    }
+    query = listed.params()
     base = [(k, v) for k, v in query.items() if v]
     with_columns = base + [("col", c) for c in columns] if col else base
 
@@ -116,22 +139,12 @@ def contacts_page(
 
 
 def _labels(request: Request, viewer: Viewer) -> list[str]:
-    from rollbook.services import imports as imports_service
-
     return [i["label"] for i in imports_service.list_imports(request.app.state.store, viewer.slug)]
 
 
 @router.get("/contacts/export")
-def export(
-    request: Request,
-    viewer: Reader,
-    search: Annotated[str | None, Query(max_length=200)] = None,
-    label: Annotated[str | None, Query(max_length=200)] = None,
-    show: Annotated[str, Query(pattern="^(active|archived|all)$")] = "active",
-    opted_out: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
-    missing_phone: bool = False,
-) -> Response:
-    flt = _filter(search, label, show, opted_out, missing_phone)
+def export(request: Request, viewer: Reader, listed: Listed) -> Response:
+    flt = listed.filter()
     return csv_download(
         f"{viewer.slug}-contacts.csv",
         lambda out: contacts_service.export_contacts(
