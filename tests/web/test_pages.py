@@ -4,6 +4,7 @@ shows none of it; signing in and out, the next-page rule, cookies, roles and the
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from tests.api.conftest import CLIENT_LOGGERS
 
 from rollbook.api import ApiSettings, create_app
 from rollbook.services import accounts as accounts_service
@@ -471,3 +473,40 @@ def test_the_list_and_its_export_apply_the_same_filters(web: Web) -> None:
         assert names(f"{where}?show=all&missing_phone=true") == set(), where
         assert names(f"{where}?show=all&opted_out=yes") == set(), where
         assert names(f"{where}?show=all&opted_out=no") == {"Maria", "Wei"}, where
+
+
+def test_the_dashboards_logs_carry_no_personal_data(web: Web) -> None:
+    """Signing in (right and wrong), searching by phone and email, editing a phone, uploading
+    and importing through the pages: the log has the routes, never the values."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.split(".")[0] not in CLIENT_LOGGERS:  # the test client's own lines
+                lines.append(self.format(record))
+
+    keep, root = Keep(level=logging.DEBUG), logging.getLogger()
+    root.addHandler(keep)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        web.client.cookies.clear()
+        token = _CSRF.search(web.client.get("/login").text)
+        assert token
+        web.post(
+            "/login",
+            {"email": "admin@north.example", "password": "wrong one!", "csrf_token": token[1]},
+        )
+        csrf = web.sign_in("admin@north.example")
+        web.client.get("/contacts", params={"search": "(212) 555-0142"})
+        web.client.get("/contacts", params={"search": "maria.lopez@north.example.edu"})
+        contact = f"/contacts/{web.ids['contact_id']}"
+        web.post(contact, {"f:phone": "(646) 555-0175", "reason": "texted", "csrf_token": csrf})
+        web.post("/imports/new", {"csrf_token": csrf}, files={"file": ("n.csv", FILE, "text/csv")})
+    finally:
+        root.removeHandler(keep)
+        root.setLevel(level)
+    text = "\n".join(lines)
+    assert "/contacts/{contact_id}" in text, "nothing was logged: the capture is not working"
+    for secret in ("555", "5550142", "5550175", "@north.example", "Maria", "Lopez", PASSWORD):
+        assert secret not in text, secret

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from rollbook.services import sessions
+from rollbook.services import auth, sessions
 from rollbook.services.auth import Principal, Role
 from rollbook.services.sessions import WebSession
 
@@ -206,8 +206,6 @@ def render(
 def _accounts(request: Request, viewer: Viewer | None) -> list[dict[str, Any]]:
     if viewer is None:
         return []
-    from rollbook.services import auth
-
     return auth.user_accounts(request.app.state.store, viewer.session.user_id)
 
 
