@@ -3,6 +3,10 @@ unique phone and CRM ID itself."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -11,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from rollbook.clock import now
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
-from rollbook.store import Store
+from rollbook.store import Store, bulk
 from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
 from rollbook.store.schema import contacts, metadata
 
@@ -59,3 +63,30 @@ def test_the_database_itself_keeps_phone_and_crm_id_unique(store: Store, column:
     other = accounts_service.create_account(store, "other")
     with store.write() as conn:
         conn.execute(contacts.insert().values(**{**row, "account_id": other}))
+
+
+@pytest.mark.parametrize(("limit", "rows"), [(None, 1234), (25, 7), (25, 6), (None, 3)])
+def test_sqlite_bulk_insert_writes_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None, rows: int
+) -> None:
+    """Many rows a statement, a shorter last statement, and never more bound values than the
+    connection allows (a limit of 25 leaves two rows of twelve columns a statement)."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 100)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'bulk.db'}")
+    columns = [f"c{i}" for i in range(12)]
+    frame = pl.DataFrame(
+        {
+            c: [None if (r + i) % 5 == 0 else f"{c}-{r}" for r in range(rows)]
+            for i, c in enumerate(columns)
+        }
+    ).with_columns(pl.int_range(rows).alias("c0"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE t ({', '.join(columns)}, k)")
+        if limit:
+            conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        bulk.insert_rows(
+            conn, f"INSERT INTO t ({', '.join(columns)}, k)", f"({', '.join('?' * 12)}, 7)", frame
+        )
+        got = conn.exec_driver_sql(f"SELECT {', '.join(columns)}, k FROM t ORDER BY c0").all()
+    assert [tuple(r[:12]) for r in got] == frame.rows()
+    assert {r[12] for r in got} == {7}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -158,12 +159,44 @@ def insert_contacts(
             ),
         )
         return
-    sql = (
-        f"INSERT INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, created_import_id) "
-        f"VALUES ({', '.join('?' * (len(INSERT_COLUMNS) + 2))})"
+    insert_rows(
+        conn,
+        f"INSERT INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, created_import_id)",
+        f"({', '.join('?' * len(INSERT_COLUMNS))}, {int(account_id)}, {int(import_id)})",
+        frame,
     )
-    cur = _driver(conn).cursor()
-    cur.executemany(sql, _tuples(frame, account_id, import_id))
+
+
+#: Rows per INSERT statement on SQLite (well within its 32,766 bound parameters).
+ROWS_PER_STATEMENT = 500
+
+
+def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> None:
+    """SQLite: ``frame``'s rows through ``head VALUES row, row, …``, many rows a statement.
+
+    SQLite lets go of the interpreter while it runs a statement, and takes it back to bind the
+    next. A statement per row makes the writing thread queue for the interpreter a million times
+    while the reading and planning threads hold it; a statement per 500 rows asks 500 times
+    less (docs/benchmarks.md)."""
+    driver = _driver(conn)
+    width, height = frame.width, frame.height
+    per = max(
+        1, min(ROWS_PER_STATEMENT, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    )
+    values = list(
+        itertools.chain.from_iterable(
+            zip(*(s.to_list() for s in frame.iter_columns()), strict=True)
+        )
+    )
+    cur = driver.cursor()
+    step = per * width
+    whole = (height // per) * step
+    if whole:
+        sql = f"{head} VALUES {', '.join([row] * per)}"
+        cur.executemany(sql, (values[i : i + step] for i in range(0, whole, step)))
+    if whole < len(values):
+        rest = values[whole:]
+        cur.execute(f"{head} VALUES {', '.join([row] * (len(rest) // width))}", rest)
 
 
 def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
