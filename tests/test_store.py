@@ -3,6 +3,7 @@ unique phone and CRM ID itself."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from rollbook.clock import now
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.store import Store, bulk
+from rollbook.store import contacts as contacts_store
 from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
+from rollbook.store.provenance import phone_meta
 from rollbook.store.schema import contacts, metadata
 
 
@@ -90,3 +93,37 @@ def test_sqlite_bulk_insert_writes_every_row_once(
         got = conn.exec_driver_sql(f"SELECT {', '.join(columns)}, k FROM t ORDER BY c0").all()
     assert [tuple(r[:12]) for r in got] == frame.rows()
     assert {r[12] for r in got} == {7}
+
+
+def test_sqlite_finds_contacts_by_id_through_the_primary_key(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Fetching a batch's contacts by id (lookups, phone provenance, releases, reports) must not
+    walk the account's whole index: SQLite without statistics chose that for
+    ``account_id = ? AND id IN (…)`` once the list held more than a few ids."""
+    path = tmp_path / "plan.db"
+    shutil.copyfile(sqlite_template, path)
+    store = Store(f"sqlite:///{path}")
+    account_id = accounts_service.create_account(store, "acme")
+    settings_row = {"account_id": account_id, "custom": {}, "created_source": "system"}
+    with store.write() as conn:
+        conn.execute(
+            contacts.insert(),
+            [{**settings_row, "phone": f"+1212555{i:04d}", "crm_id": f"S{i}"} for i in range(300)],
+        )
+    ids = list(range(1, 201))
+    statements: list[str] = []
+    with store.write() as conn:
+        driver = conn.connection.driver_connection
+        driver.set_trace_callback(statements.append)
+        bulk.contacts_where_in(conn, account_id, "id", ids)
+        phone_meta(conn, account_id, ids)
+        contacts_store.release_unique_values(conn, account_id, ids, "phone")
+        driver.set_trace_callback(None)
+        touching = [s for s in statements if "contacts" in s and "IN (" in s]
+        assert len(touching) == 3
+        for sql in touching:
+            plan = " ".join(str(r[-1]) for r in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SEARCH contacts USING INTEGER PRIMARY KEY" in plan, (sql, plan)
+            assert "sqlite_autoindex_contacts" not in plan, (sql, plan)
+    store.dispose()

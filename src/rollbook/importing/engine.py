@@ -35,7 +35,7 @@ from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
 from rollbook.store.contacts import ContactIds, chunks
 from rollbook.store.provenance import with_provenance
-from rollbook.store.schema import contacts
+from rollbook.store.schema import contacts, contacts_with_ids
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
 BATCH_ROWS = 50000
@@ -157,7 +157,10 @@ def run_import(
     )
     new_ids = ContactIds(conn, block=min(batch_rows, 1000))
     flag_index = FlagIndex()
-    memory = Memory(empty_at_start=not store_accounts.has_contacts(conn, settings.account_id))
+    memory = Memory(
+        empty_at_start=not store_accounts.has_contacts(conn, settings.account_id),
+        repeated_crm_ids=repeats.crm_rows,
+    )
     counts = ImportCounts()
     done = blank = 0
     report: list[pl.DataFrame] = []
@@ -272,9 +275,7 @@ def _changed_numbers(
         contacts.c.phone,
     ]
     for part in chunks(ids):
-        q = with_provenance(*cols).where(
-            contacts.c.account_id == ctx.settings.account_id, contacts.c.id.in_(part)
-        )
+        q = with_provenance(*cols).where(contacts_with_ids(ctx.settings.account_id, part))
         details.update({r.id: r for r in conn.execute(q)})
     return [
         {

@@ -13,6 +13,7 @@ from rollbook.model import STORED_BUILTIN_KEYS, AccountSettings, ContactState
 from rollbook.store.schema import (
     contact_redirects,
     contacts,
+    contacts_with_ids,
     crm_id_aliases,
     events,
     field_bases,
@@ -61,9 +62,7 @@ def fetch_states(
     wanted = sorted(set(ids))
     found: dict[int, ContactState] = {}
     for part in chunks(wanted):
-        q = contacts.select().where(
-            contacts.c.account_id == settings.account_id, contacts.c.id.in_(part)
-        )
+        q = contacts.select().where(contacts_with_ids(settings.account_id, part))
         for row in conn.execute(q):
             found[row.id] = ContactState(row.id, to_values(row, settings))
         q = sa.select(field_bases.c.contact_id, field_bases.c.field, field_bases.c.base).where(
@@ -171,9 +170,7 @@ def release_unique_values(
     move values between contacts (even swap them) without tripping the unique index half-way."""
     for part in chunks(list(ids)):
         conn.execute(
-            contacts.update()
-            .where(contacts.c.account_id == account_id, contacts.c.id.in_(part))
-            .values({column: None})
+            contacts.update().where(contacts_with_ids(account_id, part)).values({column: None})
         )
 
 

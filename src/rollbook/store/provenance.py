@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.model import Source
-from rollbook.store.schema import contacts, imports
+from rollbook.store.schema import contacts, contacts_with_ids, imports
 
 PHONE_META = ("phone_since", "phone_source", "phone_reason", "phone_import_id", "phone_row")
 
@@ -74,9 +74,7 @@ def phone_meta(conn: Connection, account_id: int, ids: Iterable[int]) -> dict[in
 
     result: dict[int, dict[str, Any]] = {}
     for part in chunks(sorted(set(ids))):
-        q = with_provenance(contacts.c.id).where(
-            contacts.c.account_id == account_id, contacts.c.id.in_(part)
-        )
+        q = with_provenance(contacts.c.id).where(contacts_with_ids(account_id, part))
         for row in conn.execute(q):
             result[row.id] = {k: getattr(row, k) for k in PHONE_META}
     return result

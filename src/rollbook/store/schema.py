@@ -17,6 +17,8 @@ A few choices that shape everything else (docs/design.md tells the story):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -124,6 +126,15 @@ contacts = sa.Table(
     sa.UniqueConstraint("account_id", "crm_id"),
     sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL
 )
+
+
+def contacts_with_ids(account_id: int, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """The account's contacts among ``ids`` — found by their primary key, then checked for
+    their account. Written plainly (``account_id = ? AND id IN (…)``), SQLite without statistics
+    walks the account's whole unique phone index (every contact) to find a few hundred ids; the
+    ``+ 0`` keeps it from choosing an index for the account check."""
+    return sa.and_(contacts.c.id.in_(ids), (contacts.c.account_id + 0) == account_id)
+
 
 #: The base of the three-way merge, per contact and field. ``base`` NULL means "the current value
 #: was set on the platform and no import ever sent this field": there is nothing to protect.
