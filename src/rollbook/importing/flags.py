@@ -29,7 +29,8 @@ from sqlalchemy.engine import Connection
 from rollbook.importing.keys import email_key_series, person_key_series, phone_number_series
 from rollbook.importing.worker import Db
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings
-from rollbook.store.schema import contacts, phone_history
+from rollbook.store import bulk
+from rollbook.store.schema import phone_history
 
 EMAIL, PERSON = "email", "person"
 _SEEDS = (0x5EED, 0xC0FFEE)
@@ -70,31 +71,12 @@ class FlagIndex:
             db.call(self._load, settings)
 
     def _load(self, conn: Connection, settings: AccountSettings) -> None:
-        born = (
-            contacts.c.custom[BIRTH_DATE_KEY].as_string() if settings.has_birth_date else sa.null()
-        )
-        q = sa.select(
-            contacts.c.id,
-            contacts.c.email,
-            contacts.c.first_name,
-            contacts.c.last_name,
-            born.label(BIRTH_DATE_KEY),
-        ).where(contacts.c.account_id == settings.account_id)
-        frame = pl.DataFrame(
-            conn.execute(q).all(),
-            schema={
-                "id": pl.Int64,
-                "email": pl.String,
-                "first_name": pl.String,
-                "last_name": pl.String,
-                BIRTH_DATE_KEY: pl.String,
-            },
-            orient="row",
-        )
+        born = BIRTH_DATE_KEY if settings.has_birth_date else None
+        frame = bulk.contact_keys(conn, settings.account_id, born)
         self.keys = _hashed(
             frame["id"],
             email_key_series(frame["email"]),
-            person_key_series(frame["first_name"], frame["last_name"], frame[BIRTH_DATE_KEY]),
+            person_key_series(frame["first_name"], frame["last_name"], frame["born"]),
         )
         q2 = sa.select(phone_history.c.phone, phone_history.c.contact_id).where(
             phone_history.c.account_id == settings.account_id
