@@ -55,14 +55,17 @@ def clean_cell(raw: str | None) -> str | _Clear | None:
 def clean_series(raw: pl.Series) -> pl.Series:
     """Vectorised ``clean_cell``; ``UNSET`` stays the string ``"UNSET"`` for the caller to see."""
     trimmed = raw.cast(pl.String).str.strip_chars(WHITESPACE)
-    protected = trimmed.str.starts_with("'") & trimmed.str.slice(1, 1).is_in(list(FORMULA_STARTS))
     out = pl.select(
-        pl.when(trimmed.str.len_bytes() == 0)
-        .then(pl.lit(None, dtype=pl.String))
-        .when(protected)
-        .then(trimmed.str.slice(1))
-        .otherwise(trimmed)
+        pl.when(trimmed.str.len_bytes() == 0).then(pl.lit(None, dtype=pl.String)).otherwise(trimmed)
     ).to_series()
+    quoted = out.str.starts_with("'").fill_null(False)
+    if quoted.any():  # rare: only our own exports write the apostrophe
+        index = quoted.arg_true()
+        part = out.gather(index)
+        protected = part.str.slice(1, 1).is_in(list(FORMULA_STARTS))
+        out = out.scatter(
+            index, pl.select(pl.when(protected).then(part.str.slice(1)).otherwise(part)).to_series()
+        )
     return out.rename(raw.name)
 
 

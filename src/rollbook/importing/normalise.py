@@ -51,11 +51,14 @@ def normalise_batch(
         f = settings.field(key)
         cleaned = clean_series(batch.cells[str(mapping.fields[key])])
         unset = (cleaned == UNSET_WORD).fill_null(False)
-        values = normalise_series(f, _where(unset, None, cleaned), settings.region)
+        any_unset = unset.any()
+        values = normalise_series(
+            f, _where(unset, None, cleaned) if any_unset else cleaned, settings.region
+        )
         invalid = cleaned.is_not_null() & ~unset & values.is_null()
         if f.type is FieldType.ID:  # the platform id cannot be cleared
             invalid = invalid | unset
-        else:
+        elif any_unset:
             values = _where(unset, CLEAR_MARK, values)
         columns.append(values.alias(key))
         columns.append(invalid.alias(invalid_column(key)))
