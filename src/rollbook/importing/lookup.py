@@ -73,10 +73,15 @@ class Memory:
     Then every contact the database could return was made by this import, so a CRM ID or a phone
     the import has not written cannot be there: only the ones it has written are looked up. A
     fresh import of a student population asks the database almost nothing. (An account that had
-    contacts is always asked; this remembers nothing for it.)"""
+    contacts is always asked; this remembers nothing for it.)
 
-    def __init__(self, empty_at_start: bool) -> None:
+    What the import wrote came from its file's rows, so a CRM ID can only be found by a row if
+    another row of the file has it too: ``repeated_crm_ids`` (the file's, from its first pass)
+    are the only ones remembered and asked about."""
+
+    def __init__(self, empty_at_start: bool, repeated_crm_ids: Iterable[str] = ()) -> None:
         self.active = empty_at_start
+        self.repeated_crm = frozenset(repeated_crm_ids)
         self.crm = pl.Series("crm", [], dtype=pl.UInt64)
         self.phones = pl.Series("phone", [], dtype=pl.Int64)
 
@@ -87,13 +92,19 @@ class Memory:
     def remember(self, written: pl.DataFrame) -> None:
         """``written``: crm_id, phone of contacts the import created or changed."""
         if self.active and written.height:
-            self.crm = pl.concat([self.crm, self._hash(written["crm_id"].drop_nulls())])
+            crm = written["crm_id"].drop_nulls()
+            if self.repeated_crm:
+                crm = crm.filter(crm.is_in(list(self.repeated_crm)))
+                self.crm = pl.concat([self.crm, self._hash(crm)])
             self.phones = pl.concat(
                 [self.phones, phone_number_series(written["phone"].drop_nulls())]
             )
 
     def crm_ids(self, values: Sequence[str]) -> Sequence[str]:
         if not self.active or not values:
+            return values
+        values = [v for v in values if v in self.repeated_crm]
+        if not values:
             return values
         s = pl.Series(values, dtype=pl.String)
         return s.filter(self._hash(s).is_in(self.crm.implode())).to_list()
