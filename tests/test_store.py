@@ -3,6 +3,7 @@ unique phone and CRM ID itself."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -127,3 +128,58 @@ def test_sqlite_finds_contacts_by_id_through_the_primary_key(
             assert "SEARCH contacts USING INTEGER PRIMARY KEY" in plan, (sql, plan)
             assert "sqlite_autoindex_contacts" not in plan, (sql, plan)
     store.dispose()
+
+
+def test_contacts_come_back_exactly_as_stored(store: Store) -> None:
+    """The import's lookups (bulk.contacts_where_in) return every column as stored: NULLs,
+    flags, JSON, ids — also when a value holds the characters the SQLite path packs rows with
+    (it then reads them the ordinary way)."""
+    account_id = accounts_service.create_account(store, "acme")
+    other = accounts_service.create_account(store, "other")
+    rows = [
+        {"crm_id": "S1", "first_name": "Ann", "email": None, "phone": "+12125550101"},
+        {"crm_id": "S2", "first_name": None, "email": "b@x.edu", "phone": None, "opted_out": True},
+        {"crm_id": "S3", "first_name": "", "last_name": "=1+2", "archived": True},
+    ]
+    base = {
+        "account_id": account_id,
+        "custom": {"term": "Fall"},
+        "created_source": "system",
+        **dict.fromkeys(["first_name", "last_name", "email", "phone"]),
+        "opted_out": False,
+        "archived": False,
+    }
+    with store.write() as conn:
+        conn.execute(contacts.insert(), [{**base, **r} for r in rows])
+        conn.execute(contacts.insert(), [{**base, "account_id": other, "crm_id": "S1"}])
+    expected = {
+        "S1": ("Ann", None, None, "+12125550101", False, False),
+        "S2": (None, None, "b@x.edu", None, True, False),
+        "S3": ("", "=1+2", None, None, False, True),
+    }
+    columns = ["first_name", "last_name", "email", "phone", "opted_out", "archived"]
+
+    def fetch(column: str, values: list[object]) -> dict[str, tuple[object, ...]]:
+        with store.read() as conn:
+            found = bulk.contacts_where_in(conn, account_id, column, values)
+        assert found.schema == pl.Schema(bulk.READ_SCHEMA)
+        assert all(json.loads(c) == {"term": "Fall"} for c in found["custom"])
+        return {r["crm_id"]: tuple(r[c] for c in columns) for r in found.iter_rows(named=True)}
+
+    assert fetch("crm_id", ["S1", "S2", "S3", "S9"]) == expected
+    with store.read() as conn:
+        ids = [
+            r.id
+            for r in conn.execute(
+                sa.select(contacts.c.id).where(contacts.c.account_id == account_id)
+            )
+        ]
+    assert fetch("id", ids) == expected
+    assert fetch("phone", ["+12125550101"]) == {"S1": expected["S1"]}
+    assert fetch("crm_id", []) == {}
+    with store.write() as conn:  # separators in a value: read the ordinary way, still exact
+        conn.execute(
+            contacts.update().where(contacts.c.crm_id == "S1").values(first_name="A\x1fn\x1e")
+        )
+    assert fetch("crm_id", ["S1", "S2"])["S1"][0] == "A\x1fn\x1e"
+    assert fetch("crm_id", ["S1", "S2"])["S2"] == expected["S2"]

@@ -212,6 +212,58 @@ def test_engine_agrees_with_reference(
     store: Store, state: State, file: tuple[list[str], list[list[str]]], batch_rows: int
 ) -> None:
     headers, rows = file
+    check_against_reference(store, state, headers, rows, batch_rows)
+
+
+def _contact(cid: int, **values: str | None) -> ContactState:
+    blank = dict.fromkeys(CANONICAL, None) | {"opted_out": "false", "archived": "false"}
+    return ContactState(cid, blank | values, {}, [])
+
+
+@pytest.mark.parametrize(
+    ("contacts", "rows"),
+    [
+        # Row 2 (the next batch) finds by CRM ID the contact row 1 changed: it sees the new email.
+        (
+            [_contact(1, crm_id="A1", email="a@example.edu")],
+            [["1", "", "b@example.edu", ""], ["", "A1", "b@example.edu", ""]],
+        ),
+        # Row 1 gives contact 1 (which has none) a CRM ID; row 2 (repeating it) is skipped.
+        ([_contact(1)], [["1", "N1", "", ""], ["", "N1", "b@example.edu", ""]]),
+        # Row 1, found by phone, sends contact 1's email as it is now, which drops the email's
+        # base (the value the platform changed it from); row 2 then sends the old value as a
+        # change, not as a stale value.
+        (
+            [
+                ContactState(
+                    1,
+                    _contact(1, crm_id="A1", email="a@example.edu", phone=PHONES[0]).values,
+                    {"email": "b@example.edu"},
+                    [],
+                )
+            ],
+            [["", "", "a@example.edu", PHONES_RAW[0]], ["", "A1", "b@example.edu", ""]],
+        ),
+        # Row 1 takes contact 2's CRM ID away (UNSET); row 2 then finds nobody by it.
+        (
+            [_contact(1, crm_id="A1"), _contact(2, crm_id="A2")],
+            [["2", "UNSET", "", ""], ["", "A2", "c@example.org", ""]],
+        ),
+    ],
+)
+@pytest.mark.parametrize("batch_rows", [1, 2])
+def test_a_batch_sees_what_the_batch_before_wrote(
+    store: Store, contacts: list[ContactState], rows: list[list[str]], batch_rows: int
+) -> None:
+    """Each batch's contacts are read ahead, while the batch before is planned
+    (lookup.Prefetch); what that batch then writes must not be missed."""
+    headers = ["Id", "CRM", "Email", "Phone"]
+    check_against_reference(store, State(contacts), headers, rows, batch_rows)
+
+
+def check_against_reference(
+    store: Store, state: State, headers: list[str], rows: list[list[str]], batch_rows: int
+) -> None:
     _setup(store)
     with store.read() as conn:
         account = settings_for(conn, "acme")

@@ -9,12 +9,13 @@ phones (for the changed-numbers report and the import's label).
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy.engine import Connection
@@ -22,15 +23,15 @@ from sqlalchemy.engine import Connection
 from rollbook.importing.apply import ImportContext, apply_plan
 from rollbook.importing.flags import FlagIndex
 from rollbook.importing.keys import phone_number_series
-from rollbook.importing.lookup import Memory
+from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
-from rollbook.importing.plan import Repeats, plan_batch
+from rollbook.importing.plan import BatchPlan, Repeats, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.read import SourceFile
 from rollbook.importing.worker import DbWorker
-from rollbook.model import Code, ImportCounts, Status
+from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
 from rollbook.store.contacts import ContactIds, chunks
@@ -41,6 +42,7 @@ from rollbook.store.schema import contacts, contacts_with_ids
 BATCH_ROWS = 50000
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -173,13 +175,33 @@ def run_import(
     # planned while batch k is written (see worker.py).
     db = DbWorker(conn)
 
+    # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
+    read_ahead = not memory.active and "crm_id" in mapping.fields
+    prefetched: Prefetch | None = None
     try:
-        for seq, prepared in enumerate(ahead):
+        for seq, (prepared, upcoming) in enumerate(_with_next(ahead)):
             nb = prepared.batch
+            queued: list[Prefetch] = []
             plan = plan_batch(
-                db, settings, prepared, repeats, new_ids.take_many, flag_index, messages, memory
+                db,
+                settings,
+                prepared,
+                repeats,
+                new_ids.take_many,
+                flag_index,
+                messages,
+                memory,
+                prefetched=prefetched,
+                after_lookups=functools.partial(
+                    _read_ahead, db, settings, upcoming, repeats, queued
+                )
+                if read_ahead and upcoming is not None
+                else None,
             )
             db.submit(apply_plan, ctx, plan)
+            prefetched = queued[0] if queued else None
+            if prefetched is not None:
+                prefetched.after(_touched(plan))
             flag_index.update(
                 plan.changed_keys,
                 pl.DataFrame(
@@ -233,6 +255,37 @@ def run_import(
     changed = _changed_numbers(conn, ctx, found, ends)
     store_imports.insert_changed_numbers(conn, changed)
     return EngineResult(counts, done, blank, label, changed, report)
+
+
+def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
+    """Each item with the one after it (``None`` after the last)."""
+    it = iter(items)
+    current = next(it, None)
+    while current is not None:
+        upcoming = next(it, None)
+        yield current, upcoming
+        current = upcoming
+
+
+def _read_ahead(
+    db: DbWorker,
+    settings: AccountSettings,
+    upcoming: PreparedBatch,
+    repeats: Repeats,
+    queued: list[Prefetch],
+) -> None:
+    """Queue the read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
+    crm = upcoming.frame["crm"].drop_nulls()
+    crm = crm.filter(~crm.is_in(list(repeats.crm_rows)))
+    queued.append(Prefetch(db, settings, crm.to_list()))
+
+
+def _touched(plan: BatchPlan) -> pl.Series:
+    """The contacts a plan creates or changes (values or bases)."""
+    dropped = pl.Series("id", [cid for cid, _ in plan.dropped_bases], dtype=pl.Int64)
+    return pl.concat(
+        [plan.created["id"].cast(pl.Int64), plan.updated["id"].cast(pl.Int64), dropped]
+    )
 
 
 def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:

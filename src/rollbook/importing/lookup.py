@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+from sqlalchemy.engine import Connection
 
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.worker import Db
@@ -116,6 +117,81 @@ class Memory:
         return s.filter(phone_number_series(s).is_in(self.phones.implode())).to_list()
 
 
+def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    """Rows as the store holds them → canonical strings, bases alongside."""
+    custom = [f.key for f in settings.fields if not f.builtin]
+    columns: list[pl.Expr] = [pl.col("id")]
+    for key in ("crm_id", "first_name", "last_name", "email", "phone"):
+        columns.append(pl.col(key))
+    for key in ("opted_out", "archived"):
+        columns.append(
+            pl.when(pl.col(key)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(key)
+        )
+    frame = raw.select(columns)
+    if custom:
+        decoded = raw.select(
+            pl.col("custom").str.json_decode(pl.Struct({k: pl.String for k in custom}))
+        ).unnest("custom")
+        frame = pl.concat([frame, decoded], how="horizontal")
+    keys = value_keys(settings)
+    extra: list[pl.Series | pl.Expr] = []
+    for k in keys:
+        mine = bases.filter(pl.col("field") == k)
+        if mine.is_empty():  # the common case: nothing kept from a stale import
+            extra.append(pl.lit(None, pl.String).alias(base_column(k)))
+            extra.append(pl.lit(False).alias(has_base_column(k)))
+            continue
+        has = raw["id"].is_in(mine["contact_id"].implode())
+        base = raw.select("id").join(
+            mine.select(pl.col("contact_id").alias("id"), "base"),
+            on="id",
+            how="left",
+            maintain_order="left",
+        )["base"]
+        extra.append(base.alias(base_column(k)))
+        extra.append(has.alias(has_base_column(k)))
+    frame = frame.with_columns(extra)
+    return frame.select(empty_frame(settings).columns)
+
+
+def _fetch_by_crm_ids(
+    conn: Connection, settings: AccountSettings, crm_ids: list[str]
+) -> pl.DataFrame:
+    raw = bulk.contacts_where_in(conn, settings.account_id, "crm_id", crm_ids)
+    return decode(raw, bulk.bases_of(conn, settings.account_id, raw["id"].to_list()), settings)
+
+
+class Prefetch:
+    """The next batch's contacts by CRM ID, read while this batch is planned.
+
+    The read is queued on the import's connection after this batch's lookups and before its
+    writes, so it sees the account as the batch *before* this one left it. When the next batch
+    is planned, the contacts this batch created or changed are known (``after``): they are set
+    aside and their CRM IDs read again, after this batch's writes. Every other contact holding
+    one of the CRM IDs was untouched since the read. And a CRM ID this batch gave a contact came
+    from one of its rows, so a row of the next batch carrying it repeats it and is skipped
+    (``duplicate-unique-id``) without a lookup. So the result is exactly what a read at that
+    moment would give — and a re-import's largest read overlaps the planning before it."""
+
+    def __init__(self, db: Db, settings: AccountSettings, crm_ids: list[str]) -> None:
+        self._future = db.submit(_fetch_by_crm_ids, settings, sorted(set(crm_ids)))
+        self._touched = pl.Series("id", [], dtype=pl.Int64)
+
+    def after(self, touched: pl.Series) -> None:
+        """The contacts the batch planned meanwhile creates or changes (values or bases)."""
+        self._touched = touched.cast(pl.Int64)
+
+    def result(self, crm_ids: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
+        """For ``crm_ids``: the contacts read ahead that are still as read (as candidates),
+        and the CRM IDs to read again."""
+        found = self._future.result()
+        found = found.filter(
+            pl.col("crm_id").is_in(pl.Series(list(crm_ids), dtype=pl.String).implode())
+        )
+        stale = found["id"].is_in(self._touched.implode())
+        return found.filter(~stale), sorted(found.filter(stale)["crm_id"].to_list())
+
+
 class Lookup:
     """The batch's queries, and the candidates gathered so far."""
 
@@ -128,50 +204,17 @@ class Lookup:
         self.redirects: dict[int, int] = {}
 
     def _add(self, raw: pl.DataFrame) -> None:
-        if raw.is_empty():
-            return
+        """Contacts as fetched (``bulk.READ_SCHEMA``), unless found already."""
         raw = raw.filter(~pl.col("id").is_in(self.found["id"].implode()))
-        if raw.is_empty():
-            return
-        self.found = pl.concat([self.found, self._decode(raw)], how="vertical")
+        if not raw.is_empty():
+            bases = self.db.call(bulk.bases_of, self.settings.account_id, raw["id"].to_list())
+            self._add_decoded(decode(raw, bases, self.settings))
 
-    def _decode(self, raw: pl.DataFrame) -> pl.DataFrame:
-        """Rows as the store holds them → canonical strings, bases alongside."""
-        settings = self.settings
-        custom = [f.key for f in settings.fields if not f.builtin]
-        columns: list[pl.Expr] = [pl.col("id")]
-        for key in ("crm_id", "first_name", "last_name", "email", "phone"):
-            columns.append(pl.col(key))
-        for key in ("opted_out", "archived"):
-            columns.append(
-                pl.when(pl.col(key)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(key)
-            )
-        frame = raw.select(columns)
-        if custom:
-            decoded = raw.select(
-                pl.col("custom").str.json_decode(pl.Struct({k: pl.String for k in custom}))
-            ).unnest("custom")
-            frame = pl.concat([frame, decoded], how="horizontal")
-        bases = self.db.call(bulk.bases_of, settings.account_id, raw["id"].to_list())
-        keys = value_keys(settings)
-        extra: list[pl.Series | pl.Expr] = []
-        for k in keys:
-            mine = bases.filter(pl.col("field") == k)
-            if mine.is_empty():  # the common case: nothing kept from a stale import
-                extra.append(pl.lit(None, pl.String).alias(base_column(k)))
-                extra.append(pl.lit(False).alias(has_base_column(k)))
-                continue
-            has = raw["id"].is_in(mine["contact_id"].implode())
-            base = raw.select("id").join(
-                mine.select(pl.col("contact_id").alias("id"), "base"),
-                on="id",
-                how="left",
-                maintain_order="left",
-            )["base"]
-            extra.append(base.alias(base_column(k)))
-            extra.append(has.alias(has_base_column(k)))
-        frame = frame.with_columns(extra)
-        return frame.select(empty_frame(settings).columns)
+    def _add_decoded(self, found: pl.DataFrame) -> None:
+        """Contacts as candidates (``decode``), unless found already."""
+        found = found.filter(~pl.col("id").is_in(self.found["id"].implode()))
+        if not found.is_empty():
+            self.found = pl.concat([self.found, found], how="vertical")
 
     def by_ids(self, ids: Sequence[int]) -> None:
         """Contacts by platform id, after following merged ids to their survivor."""
@@ -190,14 +233,27 @@ class Lookup:
         wanted = sorted({self.redirects.get(i, i) for i in ids} - self.fetched_ids())
         self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
-    def by_crm_ids(self, crm_ids: Sequence[str]) -> None:
-        """Contacts by CRM ID, and by the CRM IDs merged into them (aliases)."""
+    def by_crm_ids(self, crm_ids: Sequence[str], prefetched: Prefetch | None = None) -> None:
+        """Contacts by CRM ID, and by the CRM IDs merged into them (aliases) — from what was
+        ``prefetched`` for them, where the batch before has not made it stale."""
         crm_ids = sorted(set(self.memory.crm_ids(crm_ids)))
         if not crm_ids:
             return
-        self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids))
+        if prefetched is None:
+            self._add(
+                self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids)
+            )
+        else:
+            fresh, stale = prefetched.result(crm_ids)
+            self._add_decoded(fresh)
+            if stale:
+                self._add(
+                    self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", stale)
+                )
         known = set(self.found["crm_id"].drop_nulls().to_list())
         rest = [c for c in crm_ids if c not in known]
+        if not rest:
+            return
         pairs = self.db.call(
             bulk.pairs_where_in,
             "crm_id_aliases",

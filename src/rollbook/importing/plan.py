@@ -35,7 +35,7 @@ from rollbook.importing.decide import (
 )
 from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
 from rollbook.importing.keys import email_key_series, person_key_series
-from rollbook.importing.lookup import Candidates, Lookup, Memory, value_keys
+from rollbook.importing.lookup import Candidates, Lookup, Memory, Prefetch, value_keys
 from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import NormalisedBatch, input_rows
 from rollbook.importing.prepare import PreparedBatch, codes_list, custom_json
@@ -91,7 +91,11 @@ def plan_batch(
     flag_index: FlagIndex,
     messages: MessageContext,
     memory: Memory,
+    prefetched: Prefetch | None = None,
+    after_lookups: Callable[[], None] | None = None,
 ) -> BatchPlan:
+    """``prefetched``: the batch's contacts by CRM ID, read ahead; ``after_lookups`` is called
+    once the batch has read what it needs (the next batch's read ahead may then be queued)."""
     nb = prepared.batch
     fields = list(nb.fields)
     frame = prepared.frame
@@ -118,13 +122,15 @@ def plan_batch(
     live = rows.filter("live")
     lookup = Lookup(db, settings, memory)
     lookup.by_ids(live["idv"].drop_nulls().to_list())
-    lookup.by_crm_ids(live["crm"].drop_nulls().to_list())
+    lookup.by_crm_ids(live["crm"].drop_nulls().to_list(), prefetched)
     ident = identify(live, lookup.result())
     need = ident.join(live.select("i", "ph"), on="i").filter(
         pl.col("ph").is_not_null() & ~pl.col("ph").eq_missing(pl.col("cur:phone"))
     )
     lookup.by_phones(need["ph"].to_list())
     candidates = lookup.result()
+    if after_lookups is not None:
+        after_lookups()
     rows = rows.join(identify(live, candidates), on="i", how="left")
 
     # 3. Entangled rows go one by one; the rest in columns.

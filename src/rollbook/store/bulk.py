@@ -87,12 +87,53 @@ def contacts_where_in(
         # By id: found by the primary key, then checked for the account (see
         # schema.contacts_with_ids); by CRM ID or phone: the (account, value) unique index.
         account = "account_id + 0" if column == "id" else "account_id"
-        cur.execute(
-            f"SELECT {_select_columns(conn)} FROM contacts WHERE {account} = ? "
-            f"AND {column} IN (SELECT value FROM json_each(?))",
-            (account_id, json.dumps(list(values))),
+        where = (
+            f"FROM contacts WHERE {account} = ? AND {column} IN (SELECT value FROM json_each(?))"
         )
+        params = (account_id, json.dumps(list(values)))
+        packed = _packed_rows(cur, where, params)
+        if packed is not None:
+            return packed
+        cur.execute(f"SELECT {_select_columns(conn)} {where}", params)
     return _frame(cur.fetchall())
+
+
+_RECORD, _FIELD = "\x1e", "\x1f"
+
+
+def _packed_rows(cur: Any, where: str, params: tuple[Any, ...]) -> pl.DataFrame | None:
+    """SQLite: the rows as one text — fields joined by U+001F, records by U+001E, each value
+    written ``=value`` or empty for NULL — split into columns by Polars.
+
+    SQLite builds the text without the interpreter and Polars splits it without it too, so the
+    import's other threads run meanwhile; a million values as Python objects would hold the
+    interpreter for seconds. Stored values never hold control characters (the normalisers
+    refuse them; JSON escapes them), and the split is checked: ``None`` if it does not come out
+    whole, and the caller reads the rows the ordinary way."""
+    names = list(READ_SCHEMA)
+    packed = " || char(31) || ".join(f"ifnull('=' || {c}, '')" for c in names)
+    cur.execute(f"SELECT count(*), group_concat({packed}, char(30)) {where}", params)
+    count, text = cur.fetchone()
+    if not count:
+        return pl.DataFrame(schema=READ_SCHEMA)
+    records = pl.Series("r", [text], dtype=pl.String).str.split(_RECORD).explode()
+    if (
+        records.len() != count
+        or records.str.count_matches(_FIELD, literal=True).ne(len(names) - 1).any()
+    ):
+        return None
+    fields = (
+        records.str.split_exact(_FIELD, len(names) - 1).struct.rename_fields(names).struct.unnest()
+    )
+    value = {
+        n: pl.when(pl.col(n) == "").then(None).otherwise(pl.col(n).str.slice(1)) for n in names
+    }
+    return fields.select(
+        value["id"].cast(pl.Int64).alias("id"),
+        *(value[n].alias(n) for n in ("crm_id", "first_name", "last_name", "email", "phone")),
+        *((value[n] == "1").alias(n) for n in ("opted_out", "archived")),
+        value["custom"].alias("custom"),
+    )
 
 
 def pairs_where_in(
