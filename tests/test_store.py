@@ -183,3 +183,42 @@ def test_contacts_come_back_exactly_as_stored(store: Store) -> None:
         )
     assert fetch("crm_id", ["S1", "S2"])["S1"][0] == "A\x1fn\x1e"
     assert fetch("crm_id", ["S1", "S2"])["S2"] == expected["S2"]
+
+
+def test_the_duplicate_keys_of_a_whole_account_are_read_in_parts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The possible-duplicate index reads every contact of the account (and no other's), a
+    bounded number of rows at a time; the birth date comes out of the custom fields."""
+    monkeypatch.setattr(bulk, "FETCH_ROWS", 2)
+    account_id = accounts_service.create_account(store, "acme")
+    other = accounts_service.create_account(store, "other")
+    blank = dict.fromkeys(["crm_id", "first_name", "last_name", "email", "phone"])
+    with store.write() as conn:
+        conn.execute(
+            contacts.insert(),
+            [
+                {
+                    **blank,
+                    "account_id": account_id,
+                    "first_name": f"N{i}",
+                    "email": f"e{i}@x.edu" if i % 2 else None,
+                    "custom": {"birth_date": f"2001-01-0{i}"} if i < 4 else {},
+                    "created_source": "system",
+                }
+                for i in range(1, 6)
+            ]
+            + [{**blank, "account_id": other, "custom": {}, "created_source": "system"}],
+        )
+    with store.read() as conn:
+        keys = bulk.contact_keys(conn, account_id, "birth_date")
+        none = bulk.contact_keys(conn, account_id, None)
+    assert keys.schema == pl.Schema(bulk.KEYS_SCHEMA)
+    assert sorted(keys.select("first_name", "email", "born").rows()) == [
+        ("N1", "e1@x.edu", "2001-01-01"),
+        ("N2", None, "2001-01-02"),
+        ("N3", "e3@x.edu", "2001-01-03"),
+        ("N4", None, None),
+        ("N5", "e5@x.edu", None),
+    ]
+    assert none["born"].null_count() == 5 and none.height == 5

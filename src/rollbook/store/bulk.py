@@ -183,30 +183,31 @@ KEYS_SCHEMA = {
     "email": pl.String,
     "first_name": pl.String,
     "last_name": pl.String,
-    "custom": pl.String,
+    "born": pl.String,
 }
+#: Rows fetched at a time where a whole account is read: a million rows as Python objects at
+#: once would cost hundreds of megabytes.
+FETCH_ROWS = 50_000
 
 
 def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl.DataFrame:
-    """id, email, first_name, last_name and ``born`` — the custom field ``birth_key`` (or null)
-    — of every contact of the account: what the possible-duplicate keys are made of. (The
-    birth date is taken out of the JSON by Polars: a million ``json_extract`` calls cost SQLite
-    more than the rest of the query.)"""
+    """id, email, first_name, last_name and ``born`` — the custom field ``birth_key``, or null
+    — of every contact of the account: what the possible-duplicate keys are made of."""
     cur = _driver(conn).cursor()
-    custom = "custom::text" if _pg(conn) else "custom"
     mark = "%s" if _pg(conn) else "?"
+    params: tuple[Any, ...] = (account_id,)
+    born = "NULL"
+    if birth_key:
+        born = f"custom ->> {mark}" if _pg(conn) else f"json_extract(custom, '$.' || {mark})"
+        params = (birth_key, account_id)
     cur.execute(
-        f"SELECT id, email, first_name, last_name, {custom} FROM contacts "
-        f"WHERE account_id = {mark}",
-        (account_id,),
+        f"SELECT id, email, first_name, last_name, {born} FROM contacts WHERE account_id = {mark}",
+        params,
     )
-    frame = _frame(cur.fetchall(), KEYS_SCHEMA)
-    born = (
-        pl.col("custom").str.json_path_match(f"$.{birth_key}")
-        if birth_key
-        else pl.lit(None, pl.String)
-    )
-    return frame.select("id", "email", "first_name", "last_name", born.alias("born"))
+    parts = [pl.DataFrame(schema=KEYS_SCHEMA)]
+    while rows := cur.fetchmany(FETCH_ROWS):
+        parts.append(_frame(rows, KEYS_SCHEMA))
+    return pl.concat(parts, rechunk=True)
 
 
 # --- writes ---------------------------------------------------------------------------------
