@@ -179,7 +179,8 @@ def run_import(
     read_ahead = not memory.active and "crm_id" in mapping.fields
     prefetched: Prefetch | None = None
     try:
-        for seq, (prepared, upcoming) in enumerate(_with_next(ahead)):
+        paired = _with_next(ahead) if read_ahead else ((p, None) for p in ahead)
+        for seq, (prepared, upcoming) in enumerate(paired):
             nb = prepared.batch
             queued: list[Prefetch] = []
             plan = plan_batch(
@@ -195,7 +196,7 @@ def run_import(
                 after_lookups=functools.partial(
                     _read_ahead, db, settings, upcoming, repeats, queued
                 )
-                if read_ahead and upcoming is not None
+                if upcoming is not None
                 else None,
             )
             db.submit(apply_plan, ctx, plan)
