@@ -2,22 +2,26 @@
 
     .venv/bin/python benchmarks/sqlite_insert.py              # 1,000,000 rows, 3 runs each
 
-The write of a fresh import is the critical path of the SQLite benchmark (docs/benchmarks.md:
-the database thread is busy for most of the import). This isolates it: the rows rollbook
-inserts (the contacts table's shape, batches of 50,000 through ``executemany``, one
-transaction) written three ways, side by side in one run:
+The write of a fresh import is the largest single piece of the SQLite benchmark
+(docs/benchmarks.md). This isolates it: the rows rollbook inserts (the contacts table's shape,
+batches of 50,000, one transaction) written four ways, side by side in one run:
 
   kept      the (account, phone) and (account, crm_id) unique indexes maintained row by row,
-            as rollbook writes today
+            a statement per row
+  multi     the same indexes, 500 rows a statement (``INSERT … VALUES (…), (…), …``), as
+            rollbook writes
   none      no unique index at all (the floor of this write)
   after     no index while writing, both unique indexes built at the end, in the transaction
 
-It prints medians and each one's ratio to ``kept``.
+It prints medians and each one's ratio to ``kept``. (Alone, ``multi`` saves little; inside the
+import, where the reading and planning threads hold the interpreter, a statement per row makes
+the writing thread wait for it once a row — docs/benchmarks.md.)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import sqlite3
 import statistics
@@ -26,6 +30,8 @@ import time
 from pathlib import Path
 
 import polars as pl
+
+from rollbook.store.bulk import ROWS_PER_STATEMENT
 
 COLUMNS = (
     "id, crm_id, first_name, last_name, email, phone, opted_out, archived, custom, created_row, "
@@ -41,6 +47,7 @@ INDEXES = (
     "CREATE UNIQUE INDEX uq_crm_id ON contacts (account_id, crm_id)",
 )
 BATCH = 50_000
+MULTI = ROWS_PER_STATEMENT  # as rollbook writes them
 
 
 def rows(n: int) -> pl.DataFrame:
@@ -74,15 +81,26 @@ def write(frame: pl.DataFrame, folder: Path, way: str) -> float:
     for pragma in ("page_size=8192", "journal_mode=WAL", "synchronous=NORMAL"):
         conn.execute(f"PRAGMA {pragma}")
     conn.execute(TABLE)
-    if way == "kept":
+    if way in ("kept", "multi"):
         for sql in INDEXES:
             conn.execute(sql)
-    sql = f"INSERT INTO contacts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1)"
+    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1)"
     start = time.perf_counter()
     conn.execute("BEGIN")
     for offset in range(0, frame.height, BATCH):
         part = frame.slice(offset, BATCH)
-        conn.executemany(sql, zip(*(s.to_list() for s in part.iter_columns()), strict=True))
+        rows = zip(*(s.to_list() for s in part.iter_columns()), strict=True)
+        if way == "multi":
+            flat = list(itertools.chain.from_iterable(rows))
+            step = MULTI * part.width
+            for i in range(0, len(flat), step):
+                values = flat[i : i + step]
+                sql = f"INSERT INTO contacts ({COLUMNS}) VALUES " + ", ".join(
+                    [row] * (len(values) // part.width)
+                )
+                conn.execute(sql, values)
+        else:
+            conn.executemany(f"INSERT INTO contacts ({COLUMNS}) VALUES {row}", rows)
     if way == "after":
         for sql in INDEXES:
             conn.execute(sql)
@@ -98,10 +116,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     frame = rows(args.rows)
-    times: dict[str, list[float]] = {"kept": [], "none": [], "after": []}
+    times: dict[str, list[float]] = {"kept": [], "multi": [], "none": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
-            for way in times:  # interleaved, so that the machine's noise falls on all three
+            for way in times:  # interleaved, so that the machine's noise falls on all four
                 times[way].append(write(frame, Path(tmp), way))
     print(f"SQLite {sqlite3.sqlite_version}, {args.rows:,} rows, {args.runs} runs, medians:")
     kept = statistics.median(times["kept"])
