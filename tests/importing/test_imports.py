@@ -10,10 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from tests.support.scenario import snapshot
 
 from rollbook.errors import DriftGuardRefused, MappingRefused
+from rollbook.importing.lookup import Memory
 from rollbook.importing.reports import write_row_report
 from rollbook.model import Source
 from rollbook.services import accounts as accounts_service
@@ -335,3 +337,17 @@ def test_an_id_with_a_new_crm_id(acme: Store, tmp_path: Path) -> None:
     after = {c["id"]: c["crm_id"] for c in contacts_service.list_contacts(acme, "acme")}
     assert after[ids["S1"]] == "S1"
     assert after[ids[None]] == "S888"
+
+
+def test_a_fresh_import_asks_only_about_crm_ids_its_file_repeats() -> None:
+    """An import into an empty account: a CRM ID can be in the account only if the import wrote
+    it, from a row, so only a CRM ID another row repeats is worth a lookup — and only once
+    written. (A re-import's memory is inactive: everything is asked.)"""
+    memory = Memory(empty_at_start=True, repeated_crm_ids=["S2", "S3"])
+    written = pl.DataFrame({"crm_id": ["S1", "S2", None], "phone": ["+12125550101", None, None]})
+    memory.remember(written)
+    assert memory.crm_ids(["S1", "S2", "S3", "S4"]) == ["S2"]
+    assert memory.phone_numbers(["+12125550101", "+12125550102"]) == ["+12125550101"]
+    everything = Memory(empty_at_start=False, repeated_crm_ids=["S2"])
+    everything.remember(written)
+    assert everything.crm_ids(["S1", "S4"]) == ["S1", "S4"]
