@@ -9,7 +9,6 @@ phones (for the changed-numbers report and the import's label).
 
 from __future__ import annotations
 
-import functools
 import queue
 import threading
 from collections import defaultdict
@@ -182,7 +181,9 @@ def run_import(
         paired = _with_next(ahead) if read_ahead else ((p, None) for p in ahead)
         for seq, (prepared, upcoming) in enumerate(paired):
             nb = prepared.batch
-            queued: list[Prefetch] = []
+            upcoming_read = (
+                _read_ahead(db, settings, upcoming, repeats) if upcoming is not None else None
+            )
             plan = plan_batch(
                 db,
                 settings,
@@ -193,14 +194,10 @@ def run_import(
                 messages,
                 memory,
                 prefetched=prefetched,
-                after_lookups=functools.partial(
-                    _read_ahead, db, settings, upcoming, repeats, queued
-                )
-                if upcoming is not None
-                else None,
+                after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
             db.submit(apply_plan, ctx, plan)
-            prefetched = queued[0] if queued else None
+            prefetched = upcoming_read
             if prefetched is not None:
                 prefetched.after(_touched(plan))
             flag_index.update(
@@ -269,16 +266,11 @@ def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
 
 
 def _read_ahead(
-    db: DbWorker,
-    settings: AccountSettings,
-    upcoming: PreparedBatch,
-    repeats: Repeats,
-    queued: list[Prefetch],
-) -> None:
-    """Queue the read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
+    db: DbWorker, settings: AccountSettings, upcoming: PreparedBatch, repeats: Repeats
+) -> Prefetch:
+    """The read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
     crm = upcoming.frame["crm"].drop_nulls()
-    crm = crm.filter(~crm.is_in(list(repeats.crm_rows)))
-    queued.append(Prefetch(db, settings, crm.to_list()))
+    return Prefetch(db, settings, crm.filter(~crm.is_in(list(repeats.crm_rows))).to_list())
 
 
 def _touched(plan: BatchPlan) -> pl.Series:

@@ -13,6 +13,7 @@ as a canonical string, and for every field ``base:<key>`` and ``has_base:<key>``
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -174,8 +175,14 @@ class Prefetch:
     moment would give — and a re-import's largest read overlaps the planning before it."""
 
     def __init__(self, db: Db, settings: AccountSettings, crm_ids: list[str]) -> None:
-        self._future = db.submit(_fetch_by_crm_ids, settings, sorted(set(crm_ids)))
+        self._read = (db, settings, sorted(set(crm_ids)))
+        self._future: Future[pl.DataFrame] | None = None
         self._touched = pl.Series("id", [], dtype=pl.Int64)
+
+    def start(self) -> None:
+        """Queue the read (once this batch has read what it needs, before its writes)."""
+        db, settings, crm_ids = self._read
+        self._future = db.submit(_fetch_by_crm_ids, settings, crm_ids)
 
     def after(self, touched: pl.Series) -> None:
         """The contacts the batch planned meanwhile creates or changes (values or bases)."""
@@ -184,6 +191,7 @@ class Prefetch:
     def result(self, crm_ids: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
         """For ``crm_ids``: the contacts read ahead that are still as read (as candidates),
         and the CRM IDs to read again."""
+        assert self._future is not None, "the read was never started"
         found = self._future.result()
         found = found.filter(
             pl.col("crm_id").is_in(pl.Series(list(crm_ids), dtype=pl.String).implode())
