@@ -183,13 +183,22 @@ def test_contacts_come_back_exactly_as_stored(store: Store) -> None:
         )
     assert fetch("crm_id", ["S1", "S2"])["S1"][0] == "A\x1fn\x1e"
     assert fetch("crm_id", ["S1", "S2"])["S2"] == expected["S2"]
+    with store.write() as conn:  # a value that is the packed read's NULL mark: still exact
+        conn.execute(contacts.update().where(contacts.c.crm_id == "S1").values(first_name="\x1d"))
+    assert fetch("crm_id", ["S1", "S2"]) == {
+        "S1": ("\x1d", *expected["S1"][1:]),
+        "S2": expected["S2"],
+    }
 
 
-def test_the_duplicate_keys_of_a_whole_account_are_read_in_parts(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("odd_name", [None, "\x1d", "a\x1eb"])
+def test_the_duplicate_keys_of_a_whole_account_are_read_exactly(
+    store: Store, monkeypatch: pytest.MonkeyPatch, odd_name: str | None
 ) -> None:
-    """The possible-duplicate index reads every contact of the account (and no other's), a
-    bounded number of rows at a time; the birth date comes out of the custom fields."""
+    """The possible-duplicate index reads every contact of the account (and no other's); the
+    birth date comes out of the custom fields. On SQLite the columns come back packed; a value
+    the packing cannot carry (the NULL mark, the record separator) sends the read the ordinary
+    way, a bounded number of rows at a time — with the same result."""
     monkeypatch.setattr(bulk, "FETCH_ROWS", 2)
     account_id = accounts_service.create_account(store, "acme")
     other = accounts_service.create_account(store, "other")
@@ -210,10 +219,17 @@ def test_the_duplicate_keys_of_a_whole_account_are_read_in_parts(
             ]
             + [{**blank, "account_id": other, "custom": {}, "created_source": "system"}],
         )
+    if odd_name is not None:
+        with store.write() as conn:
+            conn.execute(
+                contacts.update().where(contacts.c.first_name == "N4").values(last_name=odd_name)
+            )
     with store.read() as conn:
         keys = bulk.contact_keys(conn, account_id, "birth_date")
         none = bulk.contact_keys(conn, account_id, None)
     assert keys.schema == pl.Schema(bulk.KEYS_SCHEMA)
+    assert keys.filter(pl.col("first_name") == "N4")["last_name"].to_list() == [odd_name]
+    assert keys["last_name"].null_count() == (5 if odd_name is None else 4)
     assert sorted(keys.select("first_name", "email", "born").rows()) == [
         ("N1", "e1@x.edu", "2001-01-01"),
         ("N2", None, "2001-01-02"),

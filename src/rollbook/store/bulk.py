@@ -99,41 +99,51 @@ def contacts_where_in(
     return _frame(cur.fetchall())
 
 
-_RECORD, _FIELD = "\x1e", "\x1f"
+_RECORD, _NULL = "\x1e", "\x1d"
+
+
+def _packed_columns(
+    cur: Any, columns: dict[str, str], where: str, params: tuple[Any, ...]
+) -> pl.DataFrame | None:
+    """SQLite: each column (name → SQL expression) as one text — values joined by U+001E, NULL
+    written U+001D — split by Polars into text columns.
+
+    SQLite builds the texts without the interpreter and Polars splits them without it too, so
+    the import's other threads run meanwhile; a million rows as Python objects would hold the
+    interpreter for seconds. Stored values never hold control characters (the normalisers
+    refuse them; JSON escapes them), and the split is checked against SQLite's own counts of
+    rows and of values that are not NULL: ``None`` if it does not come out whole, and the
+    caller reads the rows the ordinary way."""
+    names = list(columns)
+    texts = ", ".join(
+        f"group_concat(ifnull({expr}, char(29)), char(30)), count({expr})"
+        for expr in columns.values()
+    )
+    cur.execute(f"SELECT count(*), {texts} {where}", params)
+    count, *packed = cur.fetchone()
+    if not count:
+        return pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+    out = {}
+    for name, text, present in zip(names, packed[::2], packed[1::2], strict=True):
+        values = pl.Series(name, [text], dtype=pl.String).str.split(_RECORD).explode()
+        if values.len() != count or values.ne(_NULL).sum() != present:
+            return None
+        out[name] = values
+    return pl.DataFrame(out).with_columns(
+        pl.when(pl.col(n) != _NULL).then(pl.col(n)).alias(n) for n in names
+    )
 
 
 def _packed_rows(cur: Any, where: str, params: tuple[Any, ...]) -> pl.DataFrame | None:
-    """SQLite: the rows as one text — fields joined by U+001F, records by U+001E, each value
-    written ``=value`` or empty for NULL — split into columns by Polars.
-
-    SQLite builds the text without the interpreter and Polars splits it without it too, so the
-    import's other threads run meanwhile; a million values as Python objects would hold the
-    interpreter for seconds. Stored values never hold control characters (the normalisers
-    refuse them; JSON escapes them), and the split is checked: ``None`` if it does not come out
-    whole, and the caller reads the rows the ordinary way."""
-    names = list(READ_SCHEMA)
-    packed = " || char(31) || ".join(f"ifnull('=' || {c}, '')" for c in names)
-    cur.execute(f"SELECT count(*), group_concat({packed}, char(30)) {where}", params)
-    count, text = cur.fetchone()
-    if not count:
-        return pl.DataFrame(schema=READ_SCHEMA)
-    records = pl.Series("r", [text], dtype=pl.String).str.split(_RECORD).explode()
-    if (
-        records.len() != count
-        or records.str.count_matches(_FIELD, literal=True).ne(len(names) - 1).any()
-    ):
+    """The contacts (``READ_SCHEMA``) as packed columns (see ``_packed_columns``)."""
+    fields = _packed_columns(cur, {n: n for n in READ_SCHEMA}, where, params)
+    if fields is None:
         return None
-    fields = (
-        records.str.split_exact(_FIELD, len(names) - 1).struct.rename_fields(names).struct.unnest()
-    )
-    value = {
-        n: pl.when(pl.col(n) == "").then(None).otherwise(pl.col(n).str.slice(1)) for n in names
-    }
     return fields.select(
-        value["id"].cast(pl.Int64).alias("id"),
-        *(value[n].alias(n) for n in ("crm_id", "first_name", "last_name", "email", "phone")),
-        *((value[n] == "1").alias(n) for n in ("opted_out", "archived")),
-        value["custom"].alias("custom"),
+        pl.col("id").cast(pl.Int64),
+        *(pl.col(n) for n in ("crm_id", "first_name", "last_name", "email", "phone")),
+        *((pl.col(n) == "1").alias(n) for n in ("opted_out", "archived")),
+        pl.col("custom"),
     )
 
 
@@ -195,6 +205,22 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
     """id, email, first_name, last_name and ``born`` — the custom field ``birth_key``, or null
     — of every contact of the account: what the possible-duplicate keys are made of."""
     cur = _driver(conn).cursor()
+    if not _pg(conn):
+        born = "json_extract(custom, '$.' || ?2)" if birth_key else "NULL"
+        packed = _packed_columns(
+            cur,
+            {
+                "id": "id",
+                "email": "email",
+                "first_name": "first_name",
+                "last_name": "last_name",
+                "born": born,
+            },
+            "FROM contacts WHERE account_id = ?1",
+            (account_id, birth_key) if birth_key else (account_id,),
+        )
+        if packed is not None:
+            return packed.with_columns(pl.col("id").cast(pl.Int64))
     mark = "%s" if _pg(conn) else "?"
     params: tuple[Any, ...] = (account_id,)
     born = "NULL"
