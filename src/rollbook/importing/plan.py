@@ -38,7 +38,13 @@ from rollbook.importing.keys import email_key_series, person_key_series
 from rollbook.importing.lookup import Candidates, Lookup, Memory, Prefetch, value_keys
 from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import NormalisedBatch, input_rows
-from rollbook.importing.prepare import PreparedBatch, codes_list, custom_json
+from rollbook.importing.prepare import (
+    INVALID_CODES,
+    PreparedBatch,
+    codes_list,
+    custom_json,
+    invalid_code_column,
+)
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.sequential import BatchState, SequentialResult, decide_in_order
 from rollbook.importing.worker import Db
@@ -82,6 +88,11 @@ class BatchPlan:
     changed_keys: pl.DataFrame
 
 
+#: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
+#: file, or a cell did not normalise.
+STOP_CODES = (Code.DUPLICATE_UNIQUE_ID_CRM_ID, Code.DUPLICATE_UNIQUE_ID_ID, *INVALID_CODES)
+
+
 def plan_batch(
     db: Db,
     settings: AccountSettings,
@@ -101,6 +112,12 @@ def plan_batch(
     frame = prepared.frame
 
     # 1. Whole-batch checks, on a narrow frame: the rest of the row is fetched where needed.
+    # Which codes stop a row stay booleans here; they become lists for the few rows they stop.
+    stops = {
+        Code.DUPLICATE_UNIQUE_ID_CRM_ID: pl.col("crm_id").is_in(list(repeats.crm_rows)),
+        Code.DUPLICATE_UNIQUE_ID_ID: pl.col("id").is_in(list(repeats.id_rows)),
+        **{code: pl.col(invalid_code_column(code)) for code in INVALID_CODES},
+    }
     rows = frame.select(
         "i",
         "row",
@@ -109,14 +126,8 @@ def plan_batch(
         "ph",
         "first_name",
         "last_name",
-        pl.concat_list(
-            codes_list(
-                (pl.col("crm_id").is_in(list(repeats.crm_rows)), Code.DUPLICATE_UNIQUE_ID_CRM_ID),
-                (pl.col("id").is_in(list(repeats.id_rows)), Code.DUPLICATE_UNIQUE_ID_ID),
-            ),
-            "invalid_codes",
-        ).alias("pre_codes"),
-    ).with_columns((pl.col("pre_codes").list.len() == 0).alias("live"))
+        *(stop.fill_null(False).alias(f"stop:{code.value}") for code, stop in stops.items()),
+    ).with_columns((~pl.any_horizontal(f"stop:{code.value}" for code in stops)).alias("live"))
 
     # 2. Candidates, and who each row is.
     live = rows.filter("live")
@@ -615,6 +626,11 @@ def _outcomes(
     # Rows stopped by the whole-file checks, and rows that could not be read.
     pre = rows.filter(~pl.col("live")).sort("i")
     if pre.height:
+        pre = pre.with_columns(
+            codes_list(*((pl.col(f"stop:{code.value}"), code) for code in STOP_CODES)).alias(
+                "pre_codes"
+            )
+        )
         for row, codes in zip(input_rows_of(pre), pre["pre_codes"], strict=True):
             add(Decision(row.row, Status.SKIPPED, tuple(Code(c) for c in codes)), row)
     for bad in nb.bad_rows:
@@ -675,29 +691,22 @@ def _outcomes(
                 .alias("message"),
             )
         )
-    # ... and the rest by the few messages they share.
+    # ... and the rest by the few messages they share: which fields a row wrote and which it
+    # kept are texts of 0s and 1s (lists would cost more than the rest of the plan).
     done = decided.existing.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
     if done.height:
         done = done.with_columns(
-            pl.concat_list(
-                [pl.when(pl.col(f"w:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
-            )
-            .list.drop_nulls()
-            .alias("written"),
-            pl.concat_list(
-                [pl.when(pl.col(f"k:{k}")).then(pl.lit(k)) for k in writable] or [pl.lit(None, STR)]
-            )
-            .list.drop_nulls()
-            .alias("kept"),
+            _field_bits("w", writable).alias("written"), _field_bits("k", writable).alias("kept")
         )
         shared = []
         for status, written, kept in done.select("status", "written", "kept").unique().iter_rows():
+            kept_fields = tuple(_fields_of(kept, writable))
             d = Decision(
                 0,
                 Status(status),
-                (Code.CONTACT_OUT_OF_SYNC,) if kept else (),
-                values=dict.fromkeys(written),
-                kept=tuple(kept),
+                (Code.CONTACT_OUT_OF_SYNC,) if kept_fields else (),
+                values=dict.fromkeys(_fields_of(written, writable)),
+                kept=kept_fields,
             )
             shared.append(
                 (
@@ -712,8 +721,8 @@ def _outcomes(
             shared,
             schema={
                 "status": STR,
-                "written": pl.List(STR),
-                "kept": pl.List(STR),
+                "written": STR,
+                "kept": STR,
                 "codes": STR,
                 "message": STR,
             },
@@ -725,3 +734,14 @@ def _outcomes(
             )
         )
     return pl.concat([p.cast(OUTCOME_SCHEMA) for p in parts]).sort("row")  # type: ignore[arg-type]
+
+
+def _field_bits(prefix: str, fields: list[str]) -> pl.Expr:
+    """Which fields' ``prefix:field`` column is true, as a text of 0s and 1s (character i:
+    ``fields[i]``)."""
+    flags = [pl.col(f"{prefix}:{k}").fill_null(False).cast(pl.UInt8).cast(STR) for k in fields]
+    return pl.concat_str(flags) if flags else pl.lit("", STR)
+
+
+def _fields_of(bits: str, fields: list[str]) -> list[str]:
+    return [k for k, bit in zip(fields, bits, strict=True) if bit == "1"]

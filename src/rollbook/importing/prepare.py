@@ -6,7 +6,8 @@ not normalise, the contact the row would create if it creates one — its values
 form — and the keys its possible-duplicate flag is decided by.
 
 Columns added to a normalised batch: ``i`` (position), ``idv``, ``crm``, ``ph`` (the id, CRM ID
-and phone when set), ``invalid_codes``, ``new:<field>`` (a new contact's values),
+and phone when set), ``invalid:<code>`` (a cell of the row did not normalise, by the code it
+is skipped with), ``new:<field>`` (a new contact's values),
 ``new:custom`` (their JSON), ``key:email`` and ``key:person``.
 """
 
@@ -35,6 +36,14 @@ def codes_list(*pairs: tuple[pl.Expr, Code]) -> pl.Expr:
     return pl.concat_list(
         [pl.when(c).then(pl.lit(code.value)).otherwise(pl.lit(None, STR)) for c, code in ordered]
     ).list.drop_nulls()
+
+
+#: The codes a row is skipped with when one of its cells does not normalise.
+INVALID_CODES = (Code.INVALID_PHONE, Code.INVALID_EMAIL, Code.INVALID_VALUE)
+
+
+def invalid_code_column(code: Code) -> str:
+    return f"invalid:{code.value}"
 
 
 def new_value(settings: AccountSettings, key: str, fields: list[str]) -> pl.Expr:
@@ -74,15 +83,13 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
         *(pl.lit(None, STR).alias(k) for k in missing),
         *(pl.lit(False).alias(invalid_column(k)) for k in missing),
     )
-    invalid = {
-        c: pl.lit(False) for c in (Code.INVALID_PHONE, Code.INVALID_EMAIL, Code.INVALID_VALUE)
-    }
+    invalid = {c: pl.lit(False) for c in INVALID_CODES}
     for key in fields:
         code = settings.field(key).invalid_code
         invalid[code] = invalid[code] | pl.col(invalid_column(key))
     keys = [f.key for f in settings.fields if f.type is not FieldType.ID]
     frame = frame.with_columns(
-        codes_list(*((cond, code) for code, cond in invalid.items())).alias("invalid_codes"),
+        *(cond.alias(invalid_code_column(code)) for code, cond in invalid.items()),
         given("id").cast(pl.Int64, strict=False).alias("idv"),
         given("crm_id").alias("crm"),
         given("phone").alias("ph"),
