@@ -20,16 +20,16 @@ import polars as pl
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.apply import ImportContext, apply_plan
-from rollbook.importing.flags import FlagIndex
+from rollbook.importing.flags import FlagIndex, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
-from rollbook.importing.plan import BatchPlan, Repeats, plan_batch
+from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.read import SourceFile
-from rollbook.importing.worker import DbWorker
+from rollbook.importing.worker import DbWorker, Direct
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
@@ -137,6 +137,55 @@ class _Ahead:
             self._thread.join()
 
 
+class _Written:
+    """Writes the batches' plans, in order, on the import's connection (the database thread):
+    each batch's possible-duplicate flags, then its contacts, then its row report.
+
+    The flags are decided here rather than in planning because the flag index loads from the
+    database the first time a batch creates a contact — a read of the whole account, which
+    would hold up planning — and because its counts must be those the account had when the
+    batch began: here they are read after the batches before it and before its own writes.
+    The counts of the report are taken here, once the flags are known."""
+
+    def __init__(self, ctx: ImportContext, messages: MessageContext, keep_report: bool) -> None:
+        self.ctx = ctx
+        self.messages = messages
+        self.keep_report = keep_report
+        self.flag_index = FlagIndex()
+        self.counts = ImportCounts()
+        self.report: list[pl.DataFrame] = []
+
+    def write(self, conn: Connection, plan: BatchPlan, seq: int) -> None:
+        ctx = self.ctx
+        flags = flag_created(
+            Direct(conn), ctx.settings, self.flag_index, plan.created_keys, plan.key_changes
+        )
+        apply_plan(conn, ctx, plan)
+        self.flag_index.update(
+            plan.changed_keys,
+            pl.DataFrame(
+                [(phone, cid) for cid, phone, _ in plan.former_phones],
+                schema={"phone": pl.String, "id": pl.Int64},
+                orient="row",
+            ),
+        )
+        outcomes = flag_outcomes(
+            plan.outcomes, plan.created_keys.filter(flags)["id"], self.messages
+        )
+        if ctx.preview:  # a preview cannot know the ids new contacts will get
+            outcomes = outcomes.with_columns(
+                pl.when(pl.col("status") == Status.CREATED.value)
+                .then(pl.lit(None, pl.Int64))
+                .otherwise(pl.col("contact_id"))
+                .alias("contact_id")
+            )
+        _count(self.counts, outcomes)
+        if outcomes.height:
+            store_imports.write_report_chunk(conn, ctx.import_id, seq, outcomes)
+            if self.keep_report:
+                self.report.append(outcomes)
+
+
 def run_import(
     conn: Connection,
     ctx: ImportContext,
@@ -157,14 +206,12 @@ def run_import(
         repeats.id_rows,
     )
     new_ids = ContactIds(conn, block=min(batch_rows, 1000))
-    flag_index = FlagIndex()
     memory = Memory(
         empty_at_start=not store_accounts.has_contacts(conn, settings.account_id),
         repeated_crm_ids=repeats.crm_rows,
     )
-    counts = ImportCounts()
     done = blank = 0
-    report: list[pl.DataFrame] = []
+    written = _Written(ctx, messages, keep_report)
     found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
     ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
     labelled: list[pl.Series] = []
@@ -190,38 +237,16 @@ def run_import(
                 prepared,
                 repeats,
                 new_ids.take_many,
-                flag_index,
                 messages,
                 memory,
                 prefetched=prefetched,
                 after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
-            db.submit(apply_plan, ctx, plan)
+            db.submit(written.write, plan, seq)
             prefetched = upcoming_read
             if prefetched is not None:
                 prefetched.after(_touched(plan))
-            flag_index.update(
-                plan.changed_keys,
-                pl.DataFrame(
-                    [(phone, cid) for cid, phone, _ in plan.former_phones],
-                    schema={"phone": pl.String, "id": pl.Int64},
-                    orient="row",
-                ),
-            )
             memory.remember(plan.changed_keys)
-            outcomes = plan.outcomes
-            if ctx.preview:  # a preview cannot know the ids new contacts will get
-                outcomes = outcomes.with_columns(
-                    pl.when(pl.col("status") == Status.CREATED.value)
-                    .then(pl.lit(None, pl.Int64))
-                    .otherwise(pl.col("contact_id"))
-                    .alias("contact_id")
-                )
-            _count(counts, outcomes)
-            if outcomes.height:
-                db.submit(store_imports.write_report_chunk, ctx.import_id, seq, outcomes)
-                if keep_report:
-                    report.append(outcomes)
             found.append(
                 plan.file_phones.select(
                     "row",
@@ -252,7 +277,7 @@ def run_import(
         store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
     changed = _changed_numbers(conn, ctx, found, ends)
     store_imports.insert_changed_numbers(conn, changed)
-    return EngineResult(counts, done, blank, label, changed, report)
+    return EngineResult(written.counts, done, blank, label, changed, written.report)
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:

@@ -33,7 +33,7 @@ from rollbook.importing.decide import (
     identify,
     refers_to_new_ids,
 )
-from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
+from rollbook.importing.flags import BatchChanges
 from rollbook.importing.keys import email_key_series, person_key_series
 from rollbook.importing.lookup import Candidates, Lookup, Memory, Prefetch, value_keys
 from rollbook.importing.messages import MessageContext, row_message
@@ -86,6 +86,12 @@ class BatchPlan:
     labelled: pl.Series
     #: id, email key, person key of every contact the batch created or changed (flag index).
     changed_keys: pl.DataFrame
+    #: id, row, phone, email key, person key of each new contact as its row created it, and
+    #: what the batch did to the keys: what its possible-duplicate flag is decided by. The
+    #: flags are decided where the plan is written (``flag_outcomes``), so that planning never
+    #: waits for the flag index to load.
+    created_keys: pl.DataFrame
+    key_changes: BatchChanges
 
 
 #: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
@@ -99,7 +105,6 @@ def plan_batch(
     prepared: PreparedBatch,
     repeats: Repeats,
     take_ids: Callable[[int], list[int]],
-    flag_index: FlagIndex,
     messages: MessageContext,
     memory: Memory,
     prefetched: Prefetch | None = None,
@@ -191,7 +196,6 @@ def plan_batch(
         seq,
         take_ids,
         all_sequential,
-        flag_index,
         messages,
         nb,
     )
@@ -236,7 +240,6 @@ def _assemble(
     seq: SequentialResult,
     take_ids: Callable[[int], list[int]],
     all_sequential: bool,
-    flag_index: FlagIndex,
     messages: MessageContext,
     nb: NormalisedBatch,
 ) -> BatchPlan:
@@ -356,15 +359,7 @@ def _assemble(
             ).select("id", "created_row", "phone", "key:email", "key:person"),
         ]
     )
-    flags = flag_created(
-        db,
-        settings,
-        flag_index,
-        at_creation.rename({"created_row": "row"}),
-        _key_events(bulk_created, existing, seq, settings, writable),
-    )
-    flagged = at_creation.filter(flags)["id"]
-    outcomes = _outcomes(rows, decided, new, seq, flagged, nb, frame, settings, messages, writable)
+    outcomes = _outcomes(rows, decided, new, seq, nb, frame, settings, messages, writable)
     updated_keys = _with_keys(updated, settings)
     return BatchPlan(
         outcomes=outcomes,
@@ -382,6 +377,8 @@ def _assemble(
                 updated_keys.select("id", "crm_id", "phone", "key:email", "key:person"),
             ]
         ),
+        created_keys=at_creation.rename({"created_row": "row"}),
+        key_changes=_key_events(bulk_created, existing, seq, settings, writable),
     )
 
 
@@ -599,14 +596,14 @@ def _outcomes(
     decided: Decided,
     new: pl.DataFrame,
     seq: SequentialResult,
-    flagged: pl.Series,
     nb: NormalisedBatch,
     frame: pl.DataFrame,
     settings: AccountSettings,
     messages: MessageContext,
     writable: list[str],
 ) -> pl.DataFrame:
-    """One outcome per input row, with its message."""
+    """One outcome per input row, with its message (new contacts not yet flagged: see
+    ``flag_outcomes``)."""
     records: list[tuple[Any, ...]] = []
 
     def add(d: Decision, row: InputRow) -> None:
@@ -640,10 +637,7 @@ def _outcomes(
         )
 
     # Rows decided one by one.
-    flagged_ids = set(flagged.to_list())
     for d, row in zip(seq.decisions, seq.rows, strict=True):
-        if d.status is Status.CREATED and d.contact_id in flagged_ids:
-            d.codes = (Code.POSSIBLE_DUPLICATE,)
         add(d, row)
 
     # Rows decided in columns: skipped ones one by one (they are few) ...
@@ -666,29 +660,16 @@ def _outcomes(
             add(Decision(row.row, Status.SKIPPED, (Code(code),), cid, detail=detail), row)
     parts = [pl.DataFrame(records, schema=OUTCOME_SCHEMA, orient="row")]
 
-    # ... new contacts by whether they are flagged ...
+    # ... new contacts ...
     if new.height:
-        texts = {}
-        for flag in (False, True):
-            d = Decision(0, Status.CREATED, (Code.POSSIBLE_DUPLICATE,) if flag else ())
-            texts[flag] = (
-                ";".join(c.value for c in d.codes) or None,
-                row_message(d, InputRow(0, {}), messages),
-            )
-        is_flagged = pl.col("contact_id").is_in(flagged.implode())
+        d = Decision(0, Status.CREATED)
         parts.append(
             new.select(
                 "row",
                 pl.lit(CREATED).alias("status"),
-                pl.when(is_flagged)
-                .then(pl.lit(texts[True][0]))
-                .otherwise(pl.lit(texts[False][0], STR))
-                .alias("codes"),
+                pl.lit(";".join(c.value for c in d.codes) or None, STR).alias("codes"),
                 "contact_id",
-                pl.when(is_flagged)
-                .then(pl.lit(texts[True][1]))
-                .otherwise(pl.lit(texts[False][1]))
-                .alias("message"),
+                pl.lit(row_message(d, InputRow(0, {}), messages)).alias("message"),
             )
         )
     # ... and the rest by the few messages they share: which fields a row wrote and which it
@@ -745,3 +726,23 @@ def _field_bits(prefix: str, fields: list[str]) -> pl.Expr:
 
 def _fields_of(bits: str, fields: list[str]) -> list[str]:
     return [k for k, bit in zip(fields, bits, strict=True) if bit == "1"]
+
+
+def flag_outcomes(
+    outcomes: pl.DataFrame, flagged: pl.Series, messages: MessageContext
+) -> pl.DataFrame:
+    """The outcomes with the new contacts ``flagged`` (ids) as possible duplicates."""
+    if flagged.is_empty():
+        return outcomes
+    d = Decision(0, Status.CREATED, (Code.POSSIBLE_DUPLICATE,))
+    hit = (pl.col("status") == CREATED) & pl.col("contact_id").is_in(flagged.implode())
+    return outcomes.with_columns(
+        pl.when(hit)
+        .then(pl.lit(";".join(c.value for c in d.codes)))
+        .otherwise(pl.col("codes"))
+        .alias("codes"),
+        pl.when(hit)
+        .then(pl.lit(row_message(d, InputRow(0, {}), messages)))
+        .otherwise(pl.col("message"))
+        .alias("message"),
+    )
