@@ -8,14 +8,17 @@ import io
 import threading
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import openpyxl
 import polars as pl
 import pytest
 from tests.support.scenario import snapshot
 
-from rollbook.errors import DriftGuardRefused, MappingRefused
+from rollbook.errors import DriftGuardRefused, FileRefused, MappingRefused
+from rollbook.importing import read
 from rollbook.importing.lookup import Memory
+from rollbook.importing.read import ReadLimits
 from rollbook.importing.reports import write_row_report
 from rollbook.model import Source
 from rollbook.services import accounts as accounts_service
@@ -209,6 +212,26 @@ def test_drift_guard_refuses_before_anything_is_written(acme: Store, tmp_path: P
     # finds its contact by phone, as the names agree.
     result = _run(acme, renamed, allow_unmapped_crm_id=True)
     assert result.counts.as_json()["counts"]["unchanged"] == 4
+
+
+def test_a_file_refused_in_the_first_pass_leaves_no_reader_running(
+    acme: Store, tmp_path: Path
+) -> None:
+    """The first batches are read while the first pass runs; when the first pass refuses the
+    file (here: more rows than allowed), that reading stops too, and nothing is written."""
+    before = snapshot(acme, "acme")
+    threads = set(threading.enumerate())
+    rows = "".join(f"S{i},Ann,Lee,(212) 555-{i:04d}\n" for i in range(1, 1600))
+    path = _file(tmp_path, "Student ID,First Name,Last Name,Mobile Phone\n" + rows)
+    # Small blocks: the reading thread has batches to hand over, and waits, when the first
+    # pass reaches row 1,501 (the mapping's sample, the first rows, is read before either).
+    with (
+        mock.patch.object(read, "_BLOCK_BYTES", 4096),
+        pytest.raises(FileRefused, match="more than 1,500 rows"),
+    ):
+        _run(acme, path, explicit=MAP, limits=ReadLimits(max_rows=1500), batch_rows=50)
+    assert set(threading.enumerate()) <= threads
+    assert snapshot(acme, "acme") == before
 
 
 @pytest.mark.parametrize(

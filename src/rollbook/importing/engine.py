@@ -133,8 +133,11 @@ class _Ahead:
                     raise item
                 yield item
         finally:
-            self._stop.set()
-            self._thread.join()
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _Written:
@@ -197,8 +200,18 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
 ) -> EngineResult:
     settings = ctx.settings
-    repeats, total = find_repeats(source, mapping, ctx)
-    ahead = _Ahead(source, mapping, settings, batch_rows)
+    # The first batches are read and normalised while the first pass runs (a CSV file is read
+    # by each on its own; a workbook's sheet loads whole, so it is not read twice at once).
+    overlap = source.format.kind != "xlsx"
+    ahead = _Ahead(source, mapping, settings, batch_rows) if overlap else None
+    try:
+        repeats, total = find_repeats(source, mapping, ctx)
+    except BaseException:
+        if ahead is not None:
+            ahead.close()
+        raise
+    if ahead is None:
+        ahead = _Ahead(source, mapping, settings, batch_rows)
     messages = MessageContext(
         settings,
         {key: mapping.header_of(key) for key in mapping.fields},
