@@ -143,11 +143,14 @@ def plan_batch(
     need = ident.join(live.select("i", "ph"), on="i").filter(
         pl.col("ph").is_not_null() & ~pl.col("ph").eq_missing(pl.col("cur:phone"))
     )
+    known = lookup.found.height
     lookup.by_phones(need["ph"].to_list())
     candidates = lookup.result()
     if after_lookups is not None:
         after_lookups()
-    rows = rows.join(identify(live, candidates), on="i", how="left")
+    if lookup.found.height != known:  # the phones found more contacts: identify again
+        ident = identify(live, candidates)
+    rows = rows.join(ident, on="i", how="left")
 
     # 3. Entangled rows go one by one; the rest in columns.
     all_sequential = refers_to_new_ids(db, rows)
