@@ -153,8 +153,11 @@ def _count_at_row(
             **{f"h{n}": _hash(key, seed) for n, seed in enumerate(_SEEDS)},
         }
     )
+    # The index (the whole account) is narrowed by one hash, against the batch's, before the
+    # two are joined on both.
     start = (
         index.keys.select(pl.col(f"{kind}:0").alias("h0"), pl.col(f"{kind}:1").alias("h1"))
+        .filter(pl.col("h0").is_in(probe["h0"].drop_nulls().implode()))
         .join(probe.select("h0", "h1").drop_nulls().unique(), on=["h0", "h1"], how="semi")
         .group_by("h0", "h1")
         .agg(pl.len().cast(pl.Int64).alias("start"))

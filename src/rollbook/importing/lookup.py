@@ -115,7 +115,11 @@ class Memory:
         if not self.active or not values:
             return values
         s = pl.Series(values, dtype=pl.String)
-        return s.filter(phone_number_series(s).is_in(self.phones.implode())).to_list()
+        numbers = phone_number_series(s)
+        # The batch's numbers are the smaller set: the import's (up to the file) are checked
+        # against them, rather than hashed again for every batch.
+        written = self.phones.filter(self.phones.is_in(numbers.implode()))
+        return s.filter(numbers.is_in(written.implode())).to_list()
 
 
 def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
