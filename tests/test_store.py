@@ -130,6 +130,42 @@ def test_sqlite_finds_contacts_by_id_through_the_primary_key(
     store.dispose()
 
 
+def test_sqlite_reads_a_whole_account_in_table_order_when_it_is_most_of_the_table(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The possible-duplicate index reads a whole account: through the account's index when
+    the account is a small part of the table, in the table's order when it is most of it."""
+    path = tmp_path / "plan.db"
+    shutil.copyfile(sqlite_template, path)
+    store = Store(f"sqlite:///{path}")
+    big = accounts_service.create_account(store, "big")
+    small = accounts_service.create_account(store, "small")
+    shared = {"custom": {}, "created_source": "system"}
+    with store.write() as conn:
+        conn.execute(
+            contacts.insert(),
+            [{**shared, "account_id": big, "crm_id": f"B{i}"} for i in range(30)]
+            + [{**shared, "account_id": small, "crm_id": f"S{i}"} for i in range(10)],
+        )
+
+    def plan_of(account_id: int) -> tuple[str, int]:
+        statements: list[str] = []
+        with store.read() as conn:
+            driver = conn.connection.driver_connection
+            driver.set_trace_callback(statements.append)
+            keys = bulk.contact_keys(conn, account_id, None)
+            driver.set_trace_callback(None)
+            (sql,) = [s for s in statements if "group_concat" in s]
+            plan = " ".join(str(r[-1]) for r in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        return plan, keys.height
+
+    plan, height = plan_of(big)
+    assert height == 30 and "SCAN contacts" in plan and "autoindex" not in plan, plan
+    plan, height = plan_of(small)
+    assert height == 10 and "SEARCH contacts USING INDEX" in plan, plan
+    store.dispose()
+
+
 def test_contacts_come_back_exactly_as_stored(store: Store) -> None:
     """The import's lookups (bulk.contacts_where_in) return every column as stored: NULLs,
     flags, JSON, ids — also when a value holds the characters the SQLite path packs rows with

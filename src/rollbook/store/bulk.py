@@ -207,6 +207,14 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
     cur = _driver(conn).cursor()
     if not _pg(conn):
         born = "json_extract(custom, '$.' || ?2)" if birth_key else "NULL"
+        # Through an index the rows are visited in the index's order, each a jump in the
+        # table; when the account is most of the table, reading the table in order is faster.
+        mine, everyone = cur.execute(
+            "SELECT (SELECT count(*) FROM contacts WHERE account_id = ?), "
+            "(SELECT count(*) FROM contacts)",
+            (account_id,),
+        ).fetchone()
+        account = "account_id + 0" if mine * 2 > everyone else "account_id"
         packed = _packed_columns(
             cur,
             {
@@ -216,7 +224,7 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
                 "last_name": "last_name",
                 "born": born,
             },
-            "FROM contacts WHERE account_id = ?1",
+            f"FROM contacts WHERE {account} = ?1",
             (account_id, birth_key) if birth_key else (account_id,),
         )
         if packed is not None:
