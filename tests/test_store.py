@@ -96,6 +96,72 @@ def test_sqlite_bulk_insert_writes_every_row_once(
     assert {r[12] for r in got} == {7}
 
 
+@pytest.mark.parametrize("per_statement", [500, 3])
+def test_an_import_gives_existing_contacts_their_final_values(
+    store: Store, monkeypatch: pytest.MonkeyPatch, per_statement: int
+) -> None:
+    """``bulk.update_contacts``: every contact in the frame, and only those, ends with its
+    values (NULLs, quotes, JSON), the import's time, and — where the row wrote the phone — the
+    phone's provenance; on SQLite many contacts a statement, with a shorter last one."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", per_statement)
+    account_id = accounts_service.create_account(store, "acme")
+    with store.write() as conn:
+        conn.execute(
+            contacts.insert(),
+            [
+                {
+                    "account_id": account_id,
+                    "crm_id": f"S{i}",
+                    "first_name": "Old",
+                    "phone": f"+1212555{i:04d}",
+                    "custom": {"term": "fall"},
+                    "created_source": "system",
+                }
+                for i in range(11)
+            ],
+        )
+        ids = [r.id for r in conn.execute(sa.select(contacts.c.id).order_by(contacts.c.id))]
+    changed = ids[:10]  # the last contact is not in the frame
+    frame = pl.DataFrame(
+        {
+            "id": changed,
+            "crm_id": [f"N{i}" if i % 3 else None for i in range(10)],
+            "first_name": ["O'Brien", None, *[f"F{i}" for i in range(2, 10)]],
+            "last_name": [None] * 10,
+            "email": [f"e{i}@x.edu" for i in range(10)],
+            "phone": [f"+1646555{i:04d}" for i in range(10)],
+            "opted_out": [i % 2 == 0 for i in range(10)],
+            "archived": [False] * 10,
+            "custom": [json.dumps({"term": f"t{i}"}) for i in range(10)],
+            "phone_row": [i + 2 if i < 4 else None for i in range(10)],
+        },
+        schema_overrides={"phone_row": pl.Int64, "last_name": pl.String},
+    )
+    at = now()
+    with store.write() as conn:
+        bulk.update_contacts(conn, frame, at=at, source="import", import_id=None)
+    with store.read() as conn:
+        got = {r.id: r for r in conn.execute(sa.select(contacts).order_by(contacts.c.id))}
+    for i, cid in enumerate(changed):
+        r = got[cid]
+        expect = frame.row(i, named=True)
+        assert (r.crm_id, r.first_name, r.last_name, r.email, r.phone) == (
+            expect["crm_id"],
+            expect["first_name"],
+            None,
+            expect["email"],
+            expect["phone"],
+        )
+        assert (r.opted_out, r.archived, r.custom) == (i % 2 == 0, False, {"term": f"t{i}"})
+        assert r.updated_at is not None
+        if i < 4:
+            assert (r.phone_source, r.phone_row, r.phone_since) == ("import", i + 2, r.updated_at)
+        else:
+            assert (r.phone_source, r.phone_row) == (None, None)
+    untouched = got[ids[10]]
+    assert (untouched.crm_id, untouched.first_name, untouched.updated_at) == ("S10", "Old", None)
+
+
 def test_sqlite_finds_contacts_by_id_through_the_primary_key(
     sqlite_template: Path, tmp_path: Path
 ) -> None:

@@ -14,8 +14,9 @@ import io
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -289,6 +290,13 @@ def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> N
     next. A statement per row makes the writing thread queue for the interpreter a million times
     while the reading and planning threads hold it; a statement per 500 rows asks 500 times
     less (docs/benchmarks.md)."""
+    _in_statements(conn, frame, lambda n: f"{head} VALUES {', '.join([row] * n)}")
+
+
+def _in_statements(conn: Connection, frame: pl.DataFrame, statement: Callable[[int], str]) -> None:
+    """SQLite: ``frame``'s rows bound to ``statement(n)`` (a statement for ``n`` rows of the
+    frame's width), ``ROWS_PER_STATEMENT`` rows at a time — fewer if the connection allows fewer
+    bound values — and the rest in a shorter last statement."""
     driver = _driver(conn)
     width, height = frame.width, frame.height
     per = max(
@@ -303,11 +311,10 @@ def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> N
     step = per * width
     whole = (height // per) * step
     if whole:
-        sql = f"{head} VALUES {', '.join([row] * per)}"
-        cur.executemany(sql, (values[i : i + step] for i in range(0, whole, step)))
+        cur.executemany(statement(per), (values[i : i + step] for i in range(0, whole, step)))
     if whole < len(values):
         rest = values[whole:]
-        cur.execute(f"{head} VALUES {', '.join([row] * (len(rest) // width))}", rest)
+        cur.execute(statement(len(rest) // width), rest)
 
 
 def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
@@ -368,33 +375,29 @@ def update_contacts(
     the row that wrote the phone, whose history entry the contact now carries — or null)."""
     if frame.is_empty():
         return
-    pg = _pg(conn)
-    stamp: Any = at if pg else _sqlite_time(at)
-    mark = "%s" if pg else "?"
-    custom = "%s::jsonb" if pg else "?"
-    sets = ", ".join(f"{c} = {custom if c == 'custom' else mark}" for c in UPDATE_COLUMNS)
-    plain = f"UPDATE contacts SET {sets}, updated_at = {mark} WHERE id = {mark}"
-    with_phone = (
-        f"UPDATE contacts SET {sets}, updated_at = {mark}, phone_since = {mark}, "
-        f"phone_source = {mark}, phone_reason = NULL, phone_import_id = {mark}, "
-        f"phone_row = {mark} WHERE id = {mark}"
-    )
-    cur = _driver(conn).cursor()
     wrote = frame.filter(pl.col("phone_row").is_not_null())
     kept = frame.filter(pl.col("phone_row").is_null())
+    if not _pg(conn):
+        stamp = _sqlite_time(at)
+        _update_sqlite(conn, kept, wrote, stamp=stamp, source=source, import_id=import_id)
+        return
+    sets = ", ".join(f"{c} = {'%s::jsonb' if c == 'custom' else '%s'}" for c in UPDATE_COLUMNS)
+    cur = _driver(conn).cursor()
     if kept.height:
         cur.executemany(
-            plain,
-            _tuples(kept.select(*UPDATE_COLUMNS, pl.lit(stamp).alias("at"), "id")),
+            f"UPDATE contacts SET {sets}, updated_at = %s WHERE id = %s",
+            _tuples(kept.select(*UPDATE_COLUMNS, pl.lit(at).alias("at"), "id")),
         )
     if wrote.height:
         cur.executemany(
-            with_phone,
+            f"UPDATE contacts SET {sets}, updated_at = %s, phone_since = %s, "
+            "phone_source = %s, phone_reason = NULL, phone_import_id = %s, "
+            "phone_row = %s WHERE id = %s",
             _tuples(
                 wrote.select(
                     *UPDATE_COLUMNS,
-                    pl.lit(stamp).alias("at"),
-                    pl.lit(stamp).alias("since"),
+                    pl.lit(at).alias("at"),
+                    pl.lit(at).alias("since"),
                     pl.lit(source).alias("source"),
                     pl.lit(import_id, pl.Int64).alias("import_id"),
                     "phone_row",
@@ -402,6 +405,52 @@ def update_contacts(
                 )
             ),
         )
+
+
+def _update_sqlite(
+    conn: Connection,
+    kept: pl.DataFrame,
+    wrote: pl.DataFrame,
+    *,
+    stamp: str,
+    source: str,
+    import_id: int | None,
+) -> None:
+    """SQLite: ``UPDATE … FROM (VALUES …)``, many contacts a statement (see ``insert_rows``).
+    The final values are consistent — contacts that let go of a phone or CRM ID another takes
+    were released first (apply.py) — so the order of the rows within a statement is free."""
+
+    def literal(value: object) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, int):
+            return str(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    # VALUES columns are named column1, column2, … in the order they are given.
+    sets = [f"{c} = v.column{n}" for n, c in enumerate(UPDATE_COLUMNS, start=2)]
+    sets.append(f"updated_at = {literal(stamp)}")
+    for part, extra in ((kept, []), (wrote, ["phone_row"])):
+        if part.is_empty():
+            continue
+        assignments = list(sets)
+        if extra:
+            assignments += [
+                f"phone_since = {literal(stamp)}",
+                f"phone_source = {literal(source)}",
+                "phone_reason = NULL",
+                f"phone_import_id = {literal(import_id)}",
+                f"phone_row = v.column{len(UPDATE_COLUMNS) + 2}",
+            ]
+        row = f"({', '.join('?' * (1 + len(UPDATE_COLUMNS) + len(extra)))})"
+        head = f"UPDATE contacts SET {', '.join(assignments)} FROM (VALUES "
+        _in_statements(
+            conn, part.select("id", *UPDATE_COLUMNS, *extra), partial(_update, head, row)
+        )
+
+
+def _update(head: str, row: str, n: int) -> str:
+    return f"{head}{', '.join([row] * n)}) AS v WHERE contacts.id = v.column1"
 
 
 def delete_bases(conn: Connection, pairs: Sequence[tuple[int, str]]) -> None:
