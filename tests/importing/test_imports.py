@@ -16,7 +16,7 @@ import pytest
 from tests.support.scenario import snapshot
 
 from rollbook.errors import DriftGuardRefused, FileRefused, MappingRefused
-from rollbook.importing import read
+from rollbook.importing import engine, read
 from rollbook.importing.lookup import Memory
 from rollbook.importing.read import ReadLimits
 from rollbook.importing.reports import write_row_report
@@ -230,6 +230,26 @@ def test_a_file_refused_in_the_first_pass_leaves_no_reader_running(
         pytest.raises(FileRefused, match="more than 1,500 rows"),
     ):
         _run(acme, path, explicit=MAP, limits=ReadLimits(max_rows=1500), batch_rows=50)
+    assert set(threading.enumerate()) <= threads
+    assert snapshot(acme, "acme") == before
+
+
+def test_a_failure_while_flagging_fails_the_import_and_writes_nothing(
+    acme: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flags are decided on a thread of their own: what fails there fails the import, in
+    the importing thread, and the transaction writes nothing."""
+    before = snapshot(acme, "acme")
+    threads = set(threading.enumerate())
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("flagging broke")
+
+    monkeypatch.setattr(engine, "flag_created", broken)
+    rows = "".join(f"S{i},Ann,Lee,(212) 555-{i:04d}\n" for i in range(1, 30))
+    path = _file(tmp_path, "Student ID,First Name,Last Name,Mobile Phone\n" + rows)
+    with pytest.raises(RuntimeError, match="flagging broke"):
+        _run(acme, path, explicit=MAP, batch_rows=5)
     assert set(threading.enumerate()) <= threads
     assert snapshot(acme, "acme") == before
 

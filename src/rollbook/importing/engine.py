@@ -13,6 +13,7 @@ import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.read import SourceFile
-from rollbook.importing.worker import DbWorker, Direct
+from rollbook.importing.worker import DbWorker
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import imports as store_imports
@@ -140,31 +141,80 @@ class _Ahead:
         self._thread.join()
 
 
-class _Written:
-    """Writes the batches' plans, in order, on the import's connection (the database thread):
-    each batch's possible-duplicate flags, then its contacts, then its row report.
+class _Flags:
+    """Decides each batch's possible-duplicate flags, in order, on a thread of its own, and
+    hands the batch's row report — now flagged — to the database thread; takes the counts.
 
-    The flags are decided here rather than in planning because the flag index loads from the
-    database the first time a batch creates a contact — a read of the whole account, which
-    would hold up planning — and because its counts must be those the account had when the
-    batch began: here they are read after the batches before it and before its own writes.
-    The counts of the report are taken here, once the flags are known."""
+    A batch's flags depend on the account as it was when the batch began, kept in the flag
+    index. The index is read from the database the first time a batch creates a contact: that
+    read is queued on the import's connection before the batch's writes (``before_writes``), so
+    it sees exactly the batches before, and it runs while planning goes on. Every later batch's
+    changes are applied to the index in order. Neither the planning thread nor the writes wait
+    for the flags."""
 
-    def __init__(self, ctx: ImportContext, messages: MessageContext, keep_report: bool) -> None:
+    _DONE = object()
+
+    def __init__(
+        self, db: DbWorker, ctx: ImportContext, messages: MessageContext, keep_report: bool
+    ) -> None:
+        self.db = db
         self.ctx = ctx
         self.messages = messages
         self.keep_report = keep_report
-        self.flag_index = FlagIndex()
+        self.index = FlagIndex()
         self.counts = ImportCounts()
         self.report: list[pl.DataFrame] = []
+        self._read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None = None
+        self._failed: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="rollbook-flags", daemon=True)
+        self._thread.start()
 
-    def write(self, conn: Connection, plan: BatchPlan, seq: int) -> None:
+    def before_writes(self, plan: BatchPlan) -> None:
+        """Call before the batch's writes are queued: the first batch that creates a contact
+        has the index read first."""
+        if self._read is None and plan.created_keys.height:
+            self._read = self.db.submit(FlagIndex.read, self.ctx.settings)
+
+    def add(self, plan: BatchPlan, seq: int) -> None:
+        self._raise_if_failed()
+        self._queue.put((plan, seq, self._read))
+
+    def drain(self) -> None:
+        """Wait until every batch is flagged and its report queued; raise what failed."""
+        self._queue.put(self._DONE)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(self._DONE)
+            self._thread.join()
+
+    def _raise_if_failed(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not self._DONE:
+            if self._failed is not None:
+                continue  # after a failure, nothing more is done
+            try:
+                self._flag(*item)
+            except BaseException as error:  # raised in the planning thread
+                self._failed = error
+
+    def _flag(
+        self,
+        plan: BatchPlan,
+        seq: int,
+        read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None,
+    ) -> None:
         ctx = self.ctx
-        flags = flag_created(
-            Direct(conn), ctx.settings, self.flag_index, plan.created_keys, plan.key_changes
-        )
-        apply_plan(conn, ctx, plan)
-        self.flag_index.update(
+        if read is not None and not self.index.loaded:
+            self.index.load(read.result())
+        flags = flag_created(self.index, plan.created_keys, plan.key_changes)
+        self.index.update(
             plan.changed_keys,
             pl.DataFrame(
                 [(phone, cid) for cid, phone, _ in plan.former_phones],
@@ -184,7 +234,7 @@ class _Written:
             )
         _count(self.counts, outcomes)
         if outcomes.height:
-            store_imports.write_report_chunk(conn, ctx.import_id, seq, outcomes)
+            self.db.submit(store_imports.write_report_chunk, ctx.import_id, seq, outcomes)
             if self.keep_report:
                 self.report.append(outcomes)
 
@@ -224,7 +274,6 @@ def run_import(
         repeated_crm_ids=repeats.crm_rows,
     )
     done = blank = 0
-    written = _Written(ctx, messages, keep_report)
     found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
     ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
     labelled: list[pl.Series] = []
@@ -233,6 +282,7 @@ def run_import(
     # Planning runs here; the database work runs in order on the worker, so that batch k+1 is
     # planned while batch k is written (see worker.py).
     db = DbWorker(conn)
+    flags = _Flags(db, ctx, messages, keep_report)
 
     # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
     read_ahead = not memory.active and "crm_id" in mapping.fields
@@ -255,7 +305,9 @@ def run_import(
                 prefetched=prefetched,
                 after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
-            db.submit(written.write, plan, seq)
+            flags.before_writes(plan)
+            db.submit(apply_plan, ctx, plan)
+            flags.add(plan, seq)
             prefetched = upcoming_read
             if prefetched is not None:
                 prefetched.after(_touched(plan))
@@ -275,8 +327,11 @@ def run_import(
             done += len(nb)
             if progress:
                 progress(done + blank, total)
+        flags.drain()
         db.drain()
     finally:
+        ahead.close()
+        flags.close()
         db.close()
         new_ids.close()
 
@@ -290,7 +345,7 @@ def run_import(
         store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
     changed = _changed_numbers(conn, ctx, found, ends)
     store_imports.insert_changed_numbers(conn, changed)
-    return EngineResult(written.counts, done, blank, label, changed, written.report)
+    return EngineResult(flags.counts, done, blank, label, changed, flags.report)
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:

@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.keys import email_key_series, person_key_series, phone_number_series
-from rollbook.importing.worker import Db
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings
 from rollbook.store import bulk
 from rollbook.store.schema import phone_history
@@ -66,23 +65,27 @@ class FlagIndex:
         )
         self.former = pl.DataFrame(schema={"phone": pl.Int64, "id": pl.Int64})
 
-    def load(self, db: Db, settings: AccountSettings) -> None:
-        if not self.loaded:
-            db.call(self._load, settings)
-
-    def _load(self, conn: Connection, settings: AccountSettings) -> None:
+    @staticmethod
+    def read(conn: Connection, settings: AccountSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The account's keys as stored (``bulk.contact_keys``) and its former phones (phone,
+        id): what the index is built from (``load``)."""
         born = BIRTH_DATE_KEY if settings.has_birth_date else None
         frame = bulk.contact_keys(conn, settings.account_id, born)
-        self.keys = _hashed(
-            frame["id"],
-            email_key_series(frame["email"]),
-            person_key_series(frame["first_name"], frame["last_name"], frame["born"]),
-        )
         q2 = sa.select(phone_history.c.phone, phone_history.c.contact_id).where(
             phone_history.c.account_id == settings.account_id
         )
         former = pl.DataFrame(
             conn.execute(q2).all(), schema={"phone": pl.String, "id": pl.Int64}, orient="row"
+        )
+        return frame, former
+
+    def load(self, read: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+        """Build the index from what ``read`` returned."""
+        frame, former = read
+        self.keys = _hashed(
+            frame["id"],
+            email_key_series(frame["email"]),
+            person_key_series(frame["first_name"], frame["last_name"], frame["born"]),
         )
         self.former = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
         self.loaded = True
@@ -123,18 +126,12 @@ class BatchChanges:
     former: pl.DataFrame
 
 
-def flag_created(
-    db: Db,
-    settings: AccountSettings,
-    index: FlagIndex,
-    created: pl.DataFrame,
-    changes: BatchChanges,
-) -> pl.Series:
+def flag_created(index: FlagIndex, created: pl.DataFrame, changes: BatchChanges) -> pl.Series:
     """For each created row (``created``: id, row, phone, key:email, key:person), is it a
-    possible duplicate?"""
+    possible duplicate? (``index``: loaded, as the account was when the batch began.)"""
     if created.is_empty():
         return pl.Series("flag", [], dtype=pl.Boolean)
-    index.load(db, settings)
+    assert index.loaded, "the flag index is loaded before a batch that creates is flagged"
     flagged = pl.Series("flag", [False] * created.height)
     for kind in (EMAIL, PERSON):
         flagged = flagged | (_count_at_row(index, created, kind, changes) > 0)
