@@ -197,10 +197,12 @@ def test_sqlite_finds_contacts_by_id_through_the_primary_key(
 
 
 def test_sqlite_reads_a_whole_account_in_table_order_when_it_is_most_of_the_table(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The possible-duplicate index reads a whole account: through the account's index when
-    the account is a small part of the table, in the table's order when it is most of it."""
+    the account is a small part of the table, in the table's order, a range of ids at a time,
+    when it is most of it."""
+    monkeypatch.setattr(bulk, "PACKED_IDS", 7)
     path = tmp_path / "plan.db"
     shutil.copyfile(sqlite_template, path)
     store = Store(f"sqlite:///{path}")
@@ -214,21 +216,26 @@ def test_sqlite_reads_a_whole_account_in_table_order_when_it_is_most_of_the_tabl
             + [{**shared, "account_id": small, "crm_id": f"S{i}"} for i in range(10)],
         )
 
-    def plan_of(account_id: int) -> tuple[str, int]:
+    def plans_of(account_id: int) -> tuple[list[str], list[str]]:
         statements: list[str] = []
         with store.read() as conn:
             driver = conn.connection.driver_connection
             driver.set_trace_callback(statements.append)
             keys = bulk.contact_keys(conn, account_id, None)
             driver.set_trace_callback(None)
-            (sql,) = [s for s in statements if "group_concat" in s]
-            plan = " ".join(str(r[-1]) for r in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
-        return plan, keys.height
+            plans = [
+                " ".join(str(r[-1]) for r in driver.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                for sql in statements
+                if "group_concat" in sql
+            ]
+        return plans, keys["id"].to_list()
 
-    plan, height = plan_of(big)
-    assert height == 30 and "SCAN contacts" in plan and "autoindex" not in plan, plan
-    plan, height = plan_of(small)
-    assert height == 10 and "SEARCH contacts USING INDEX" in plan, plan
+    plans, ids = plans_of(big)
+    assert len(plans) == 5 and len(ids) == len(set(ids)) == 30  # ids 1–30, 7 at a time
+    assert all("USING INTEGER PRIMARY KEY" in p and "autoindex" not in p for p in plans), plans
+    plans, ids = plans_of(small)
+    assert len(plans) == 1 and len(set(ids)) == 10
+    assert "SEARCH contacts USING INDEX" in plans[0], plans
     store.dispose()
 
 

@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.apply import ImportContext, apply_plan
-from rollbook.importing.flags import FlagIndex, flag_created
+from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
@@ -141,6 +141,32 @@ class _Ahead:
         self._thread.join()
 
 
+@dataclass
+class _ToFlag:
+    """What the flags need of a plan (the rest of it can go once it is written)."""
+
+    outcomes: pl.DataFrame
+    created_keys: pl.DataFrame
+    key_changes: BatchChanges
+    changed_keys: pl.DataFrame
+    #: phone, id: the numbers that went into a history.
+    former_phones: pl.DataFrame
+
+    @classmethod
+    def of(cls, plan: BatchPlan) -> _ToFlag:
+        return cls(
+            plan.outcomes,
+            plan.created_keys,
+            plan.key_changes,
+            plan.changed_keys.select("id", "key:email", "key:person"),
+            pl.DataFrame(
+                [(phone, cid) for cid, phone, _ in plan.former_phones],
+                schema={"phone": pl.String, "id": pl.Int64},
+                orient="row",
+            ),
+        )
+
+
 class _Flags:
     """Decides each batch's possible-duplicate flags, in order, on a thread of its own, and
     hands the batch's row report — now flagged — to the database thread; takes the counts.
@@ -166,7 +192,8 @@ class _Flags:
         self.report: list[pl.DataFrame] = []
         self._read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None = None
         self._failed: BaseException | None = None
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        # One batch waits at most: the batches' outcomes are held until they are flagged.
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._thread = threading.Thread(target=self._run, name="rollbook-flags", daemon=True)
         self._thread.start()
 
@@ -178,7 +205,7 @@ class _Flags:
 
     def add(self, plan: BatchPlan, seq: int) -> None:
         self._raise_if_failed()
-        self._queue.put((plan, seq, self._read))
+        self._queue.put((_ToFlag.of(plan), seq, self._read))
 
     def drain(self) -> None:
         """Wait until every batch is flagged and its report queued; raise what failed."""
@@ -206,7 +233,7 @@ class _Flags:
 
     def _flag(
         self,
-        plan: BatchPlan,
+        plan: _ToFlag,
         seq: int,
         read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None,
     ) -> None:
@@ -214,14 +241,7 @@ class _Flags:
         if read is not None and not self.index.loaded:
             self.index.load(read.result())
         flags = flag_created(self.index, plan.created_keys, plan.key_changes)
-        self.index.update(
-            plan.changed_keys,
-            pl.DataFrame(
-                [(phone, cid) for cid, phone, _ in plan.former_phones],
-                schema={"phone": pl.String, "id": pl.Int64},
-                orient="row",
-            ),
-        )
+        self.index.update(plan.changed_keys, plan.former_phones)
         outcomes = flag_outcomes(
             plan.outcomes, plan.created_keys.filter(flags)["id"], self.messages
         )

@@ -32,6 +32,8 @@ from rollbook.store import bulk
 from rollbook.store.schema import phone_history
 
 EMAIL, PERSON = "email", "person"
+#: Contacts whose keys are hashed at a time when the index loads.
+LOAD_ROWS = 100_000
 _SEEDS = (0x5EED, 0xC0FFEE)
 
 
@@ -50,6 +52,15 @@ def _hashed(ids: pl.Series, email: pl.Series, person: pl.Series) -> pl.DataFrame
             **{f"{EMAIL}:{n}": _hash(email, seed) for n, seed in enumerate(_SEEDS)},
             **{f"{PERSON}:{n}": _hash(person, seed) for n, seed in enumerate(_SEEDS)},
         }
+    )
+
+
+def _keys_of(contacts: pl.DataFrame) -> pl.DataFrame:
+    """``_hashed`` keys of contacts as ``bulk.contact_keys`` reads them."""
+    return _hashed(
+        contacts["id"],
+        email_key_series(contacts["email"]),
+        person_key_series(contacts["first_name"], contacts["last_name"], contacts["born"]),
     )
 
 
@@ -82,11 +93,10 @@ class FlagIndex:
     def load(self, read: tuple[pl.DataFrame, pl.DataFrame]) -> None:
         """Build the index from what ``read`` returned."""
         frame, former = read
-        self.keys = _hashed(
-            frame["id"],
-            email_key_series(frame["email"]),
-            person_key_series(frame["first_name"], frame["last_name"], frame["born"]),
-        )
+        # A part at a time: the keys' intermediate texts for a whole account would cost
+        # hundreds of megabytes at once.
+        parts = [_keys_of(part) for part in frame.iter_slices(LOAD_ROWS)]
+        self.keys = pl.concat(parts, rechunk=True) if parts else _keys_of(frame)
         self.former = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
         self.loaded = True
 

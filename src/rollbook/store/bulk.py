@@ -104,7 +104,7 @@ _RECORD, _NULL = "\x1e", "\x1d"
 
 
 def _packed_columns(
-    cur: Any, columns: dict[str, str], where: str, params: tuple[Any, ...]
+    cur: Any, columns: dict[str, str], where: str, params: Any
 ) -> pl.DataFrame | None:
     """SQLite: each column (name → SQL expression) as one text — values joined by U+001E, NULL
     written U+001D — split by Polars into text columns.
@@ -207,29 +207,9 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
     — of every contact of the account: what the possible-duplicate keys are made of."""
     cur = _driver(conn).cursor()
     if not _pg(conn):
-        born = "json_extract(custom, '$.' || ?2)" if birth_key else "NULL"
-        # Through an index the rows are visited in the index's order, each a jump in the
-        # table; when the account is most of the table, reading the table in order is faster.
-        mine, everyone = cur.execute(
-            "SELECT (SELECT count(*) FROM contacts WHERE account_id = ?), "
-            "(SELECT count(*) FROM contacts)",
-            (account_id,),
-        ).fetchone()
-        account = "account_id + 0" if mine * 2 > everyone else "account_id"
-        packed = _packed_columns(
-            cur,
-            {
-                "id": "id",
-                "email": "email",
-                "first_name": "first_name",
-                "last_name": "last_name",
-                "born": born,
-            },
-            f"FROM contacts WHERE {account} = ?1",
-            (account_id, birth_key) if birth_key else (account_id,),
-        )
+        packed = _packed_keys(cur, account_id, birth_key)
         if packed is not None:
-            return packed.with_columns(pl.col("id").cast(pl.Int64))
+            return packed
     mark = "%s" if _pg(conn) else "?"
     params: tuple[Any, ...] = (account_id,)
     born = "NULL"
@@ -243,6 +223,49 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
     parts = [pl.DataFrame(schema=KEYS_SCHEMA)]
     while rows := cur.fetchmany(FETCH_ROWS):
         parts.append(_frame(rows, KEYS_SCHEMA))
+    return pl.concat(parts, rechunk=True)
+
+
+#: Contact ids a packed read of a whole account covers at a time: each column's text is built
+#: whole, so a bounded part at a time keeps the read's memory bounded.
+PACKED_IDS = 200_000
+
+
+def _packed_keys(cur: Any, account_id: int, birth_key: str | None) -> pl.DataFrame | None:
+    """SQLite: ``contact_keys`` as packed columns (see ``_packed_columns``), or ``None``.
+
+    Through an index the rows are visited in the index's order, each a jump in the table; when
+    the account is most of the table, the table is read in order instead, a range of ids at a
+    time."""
+    columns = {
+        "id": "id",
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "born": "json_extract(custom, '$.' || :born)" if birth_key else "NULL",
+    }
+    mine, everyone, low, high = cur.execute(
+        "SELECT (SELECT count(*) FROM contacts WHERE account_id = :account), "
+        "(SELECT count(*) FROM contacts), "
+        "(SELECT min(id) FROM contacts WHERE account_id = :account), "
+        "(SELECT max(id) FROM contacts WHERE account_id = :account)",
+        {"account": account_id},
+    ).fetchone()
+    if not mine:
+        return pl.DataFrame(schema=KEYS_SCHEMA)
+    if mine * 2 > everyone:
+        where = "FROM contacts WHERE id >= :start AND id < :end AND account_id + 0 = :account"
+        ranges = [(start, start + PACKED_IDS) for start in range(low, high + 1, PACKED_IDS)]
+    else:
+        where = "FROM contacts WHERE account_id = :account"
+        ranges = [(low, high)]
+    parts = [pl.DataFrame(schema=KEYS_SCHEMA)]
+    for start, end in ranges:
+        params = {"account": account_id, "born": birth_key, "start": start, "end": end}
+        part = _packed_columns(cur, columns, where, params)
+        if part is None:
+            return None
+        parts.append(part.with_columns(pl.col("id").cast(pl.Int64)))
     return pl.concat(parts, rechunk=True)
 
 
