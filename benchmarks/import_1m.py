@@ -158,6 +158,7 @@ def main() -> None:
         for k in ("raw", "fresh", "again", "next", "pg_raw", "pg_fresh", "peer", "double")
     }
     pg_url, cluster = (None, None) if args.no_postgres else start_postgres()
+    pg_version = ""
     sqlite3_bin = shutil.which("sqlite3")
     try:
         for run in range(args.runs):
@@ -188,6 +189,13 @@ def main() -> None:
                 m["pg_raw"].wall.append(w)
                 m["pg_raw"].rss_mb.append(r)
                 url = pg_database(pg_url, "rollbook_bench")
+                server = subprocess.run(
+                    ["psql", url, "-tAc", "SHOW server_version"],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                pg_version = server.stdout.split()[0]
                 setup_account(url)
                 w, r = measure(import_cmd(url, paths["fresh"]))
                 m["pg_fresh"].wall.append(w)
@@ -217,10 +225,10 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()  # type: ignore[attr-defined]
-    report(args, m)
+    report(args, m, pg_version)
 
 
-def report(args: argparse.Namespace, m: dict[str, Measure]) -> None:
+def report(args: argparse.Namespace, m: dict[str, Measure], pg_version: str) -> None:
     n = args.rows
     lines = []
 
@@ -282,6 +290,7 @@ def report(args: argparse.Namespace, m: dict[str, Measure]) -> None:
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {__import__('sqlite3').sqlite_version}"
+        + (f", PostgreSQL {pg_version}" if pg_version else "")
     )
     command = "python benchmarks/import_1m.py " + " ".join(sys.argv[1:])
     text = "\n".join([*lines, "", *checks])

@@ -9,7 +9,9 @@ see everything submitted before them). SQLite lets go of the interpreter while i
 writing one batch and planning the next share the machine's cores.
 
 Nothing but the worker touches the connection while it runs; an error in submitted work is
-raised in the importing thread at its next ``call`` or at ``drain``.
+raised in the importing thread at its next ``call`` or at ``drain``. Work may be submitted from
+more than one thread (the flags thread submits the row report): each thread's work runs in the
+order it submitted it.
 """
 
 from __future__ import annotations
