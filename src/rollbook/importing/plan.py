@@ -9,8 +9,11 @@ The rules (``rules.py``) are defined row by row. A batch is decided in columns i
    that row; those rows go to the reference rules, one by one, in file order
    (``sequential.py``). Every other row depends on nothing but the batch's start, so it is
    decided in columns (``decide.py``): the same table of cases as ``rules.decide_row``.
-4. **Ids** for the new contacts, in row order; then the **possible-duplicate** flags
-   (``flags.py``), which may depend on earlier rows of either kind.
+4. **Ids** for the new contacts, in row order; and what the **possible-duplicate** flags
+   (``flags.py``) depend on — each new contact's keys as its row created them and what earlier
+   rows of either kind did to the keys. The flags themselves are decided on the import's flags
+   thread (``engine._Flags``, ``flag_outcomes``), so that planning never waits for the flag
+   index to load.
 
 The plan is data: outcomes, the contacts to insert and update, events, history, dropped bases.
 A property test holds the whole engine to the reference on generated files and accounts.
@@ -87,9 +90,8 @@ class BatchPlan:
     #: id, email key, person key of every contact the batch created or changed (flag index).
     changed_keys: pl.DataFrame
     #: id, row, phone, email key, person key of each new contact as its row created it, and
-    #: what the batch did to the keys: what its possible-duplicate flag is decided by. The
-    #: flags are decided where the plan is written (``flag_outcomes``), so that planning never
-    #: waits for the flag index to load.
+    #: what the batch did to the keys: what its possible-duplicate flag is decided by (on the
+    #: flags thread: ``engine._Flags``, ``flag_outcomes``).
     created_keys: pl.DataFrame
     key_changes: BatchChanges
 
