@@ -404,6 +404,20 @@ def test_invalid_utf16_is_refused(tmp_path: Path) -> None:
     refused(write(tmp_path, codecs.BOM_UTF16_LE + data), "UTF-16", r"0x00", r"line 3")
 
 
+def test_the_delimiter_is_detected_on_the_same_sample_whatever_the_block_size(
+    tmp_path: Path,
+) -> None:
+    """Ragged rows crowding the first kilobyte do not hide the delimiter when rows are read
+    in small blocks: the detection sample does not shrink with the blocks."""
+    ragged = "".join(f"only{i}\n" for i in range(150))
+    rows = "".join(f"S{i},Ann,Lee\n" for i in range(400))
+    path = write(tmp_path, ("Student ID,First,Last\n" + ragged + rows).encode())
+    with block_size(1024):
+        source = open_file(path)
+    assert source.headers == ("Student ID", "First", "Last")
+    assert source.format.delimiter == ","
+
+
 def test_a_record_longer_than_a_block_is_refused_with_its_row(tmp_path: Path) -> None:
     # An unclosed quote: the rest of the file would be one cell.
     text = 'Name,Note\nZoë,fine\n"never closed,Ana\n' + "Li,fine\n" * 300

@@ -307,7 +307,9 @@ def _check_headers(
 
 def _open_csv(path: Path, limits: ReadLimits) -> SourceFile:
     with path.open("rb") as fh:
-        head = fh.read(_BLOCK_BYTES)
+        # The sample the encoding and delimiter are detected on never depends on the size of
+        # the blocks the rows are read in.
+        head = fh.read(max(_BLOCK_BYTES, _SAMPLE_BYTES))
         whole = not fh.read(1)
     encoding = _detect_encoding(path, head)
     text, at_end = _decode_head(head, encoding, _SAMPLE_BYTES, whole)
