@@ -316,15 +316,20 @@ def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> N
     _in_statements(conn, frame, lambda n: f"{head} VALUES {', '.join([row] * n)}")
 
 
-def _in_statements(conn: Connection, frame: pl.DataFrame, statement: Callable[[int], str]) -> None:
+def _in_statements(
+    conn: Connection,
+    frame: pl.DataFrame,
+    statement: Callable[[int], str],
+    shared: tuple[Any, ...] = (),
+) -> None:
     """SQLite: ``frame``'s rows bound to ``statement(n)`` (a statement for ``n`` rows of the
-    frame's width), ``ROWS_PER_STATEMENT`` rows at a time — fewer if the connection allows fewer
-    bound values — and the rest in a shorter last statement."""
+    frame's width, after the ``shared`` values every statement binds first),
+    ``ROWS_PER_STATEMENT`` rows at a time — fewer if the connection allows fewer bound values —
+    and the rest in a shorter last statement."""
     driver = _driver(conn)
     width, height = frame.width, frame.height
-    per = max(
-        1, min(ROWS_PER_STATEMENT, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
-    )
+    room = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)
+    per = max(1, min(ROWS_PER_STATEMENT, room // width))
     values = list(
         itertools.chain.from_iterable(
             zip(*(s.to_list() for s in frame.iter_columns()), strict=True)
@@ -334,10 +339,12 @@ def _in_statements(conn: Connection, frame: pl.DataFrame, statement: Callable[[i
     step = per * width
     whole = (height // per) * step
     if whole:
-        cur.executemany(statement(per), (values[i : i + step] for i in range(0, whole, step)))
+        cur.executemany(
+            statement(per), ([*shared, *values[i : i + step]] for i in range(0, whole, step))
+        )
     if whole < len(values):
         rest = values[whole:]
-        cur.execute(statement(len(rest) // width), rest)
+        cur.execute(statement(len(rest) // width), [*shared, *rest])
 
 
 def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
@@ -442,33 +449,27 @@ def _update_sqlite(
     """SQLite: ``UPDATE … FROM (VALUES …)``, many contacts a statement (see ``insert_rows``).
     The final values are consistent — contacts that let go of a phone or CRM ID another takes
     were released first (apply.py) — so the order of the rows within a statement is free."""
-
-    def literal(value: object) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, int):
-            return str(value)
-        return "'" + str(value).replace("'", "''") + "'"
-
     # VALUES columns are named column1, column2, … in the order they are given.
     sets = [f"{c} = v.column{n}" for n, c in enumerate(UPDATE_COLUMNS, start=2)]
-    sets.append(f"updated_at = {literal(stamp)}")
+    sets.append("updated_at = ?")
     for part, extra in ((kept, []), (wrote, ["phone_row"])):
         if part.is_empty():
             continue
         assignments = list(sets)
+        shared: tuple[Any, ...] = (stamp,)
         if extra:
             assignments += [
-                f"phone_since = {literal(stamp)}",
-                f"phone_source = {literal(source)}",
+                "phone_since = ?",
+                "phone_source = ?",
                 "phone_reason = NULL",
-                f"phone_import_id = {literal(import_id)}",
+                "phone_import_id = ?",
                 f"phone_row = v.column{len(UPDATE_COLUMNS) + 2}",
             ]
+            shared = (stamp, stamp, source, import_id)
         row = f"({', '.join('?' * (1 + len(UPDATE_COLUMNS) + len(extra)))})"
         head = f"UPDATE contacts SET {', '.join(assignments)} FROM (VALUES "
         _in_statements(
-            conn, part.select("id", *UPDATE_COLUMNS, *extra), partial(_update, head, row)
+            conn, part.select("id", *UPDATE_COLUMNS, *extra), partial(_update, head, row), shared
         )
 
 
