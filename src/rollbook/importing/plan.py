@@ -616,7 +616,7 @@ def _outcomes(
             (
                 d.row,
                 d.status.value,
-                ";".join(c.value for c in d.codes) or None,
+                _codes_text(d),
                 d.contact_id,
                 row_message(d, row, messages),
             )
@@ -672,7 +672,7 @@ def _outcomes(
             new.select(
                 "row",
                 pl.lit(CREATED).alias("status"),
-                pl.lit(";".join(c.value for c in d.codes) or None, STR).alias("codes"),
+                pl.lit(_codes_text(d), STR).alias("codes"),
                 "contact_id",
                 pl.lit(row_message(d, InputRow(0, {}), messages)).alias("message"),
             )
@@ -699,7 +699,7 @@ def _outcomes(
                     status,
                     written,
                     kept,
-                    ";".join(c.value for c in d.codes) or None,
+                    _codes_text(d),
                     row_message(d, InputRow(0, {}), messages),
                 )
             )
@@ -722,6 +722,11 @@ def _outcomes(
     return pl.concat([p.cast(OUTCOME_SCHEMA) for p in parts]).sort("row")  # type: ignore[arg-type]
 
 
+def _codes_text(d: Decision) -> str | None:
+    """A decision's codes as the row report holds them: ``;``-joined, null when none."""
+    return ";".join(c.value for c in d.codes) or None
+
+
 def _field_bits(prefix: str, fields: list[str]) -> pl.Expr:
     """Which fields' ``prefix:field`` column is true, as a text of 0s and 1s (character i:
     ``fields[i]``)."""
@@ -742,10 +747,7 @@ def flag_outcomes(
     d = Decision(0, Status.CREATED, (Code.POSSIBLE_DUPLICATE,))
     hit = (pl.col("status") == CREATED) & pl.col("contact_id").is_in(flagged.implode())
     return outcomes.with_columns(
-        pl.when(hit)
-        .then(pl.lit(";".join(c.value for c in d.codes)))
-        .otherwise(pl.col("codes"))
-        .alias("codes"),
+        pl.when(hit).then(pl.lit(_codes_text(d))).otherwise(pl.col("codes")).alias("codes"),
         pl.when(hit)
         .then(pl.lit(row_message(d, InputRow(0, {}), messages)))
         .otherwise(pl.col("message"))
