@@ -4,8 +4,8 @@ An import moves a million rows; going through SQLAlchemy's per-row parameter pro
 cost more than the database's own work. So this module speaks each backend's native bulk idiom —
 one statement per batch with the batch's keys as a single parameter (SQLite ``json_each``,
 PostgreSQL arrays), many rows a statement on SQLite, ``COPY`` on PostgreSQL — and hands Polars
-frames in and out. On SQLite the largest read comes back as one packed text that Polars splits.
-Everything stays inside the transaction the store opened.
+frames in and out. On SQLite the largest reads come back as one packed text per column, which
+Polars splits. Everything stays inside the transaction the store opened.
 """
 
 from __future__ import annotations
