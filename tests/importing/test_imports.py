@@ -334,6 +334,21 @@ def test_label_of_an_import(acme: Store, tmp_path: Path) -> None:
     assert [c["crm_id"] for c in in_second] == ["S2"]
 
 
+def test_a_number_a_later_row_clears_is_a_changed_number(acme: Store, tmp_path: Path) -> None:
+    """A row sends the contact's number and a later row of the file clears it: the contact ends
+    with no number, so the earlier row's number is reported changed — the import's last word on
+    a contact counts, even when it is "no number"."""
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    (wei,) = contacts_service.list_contacts(
+        acme, "acme", contacts_service.ContactFilter(search="Wei")
+    )
+    later = f"Student ID,Platform ID,Mobile Phone\nS2,,212.555.0102\n,{wei['id']},UNSET\n"
+    result = _run(acme, _file(tmp_path, later, "later.csv"), explicit={**MAP, "Platform ID": "id"})
+    assert [(c["row"], c["file_phone"], c["current_phone"]) for c in result.changed] == [
+        (2, "+12125550102", None)
+    ]
+
+
 def test_an_export_imported_back_keeps_sticky_edits(acme: Store, tmp_path: Path) -> None:
     """Importing rollbook's own export is not the student system catching up: the number a
     student corrected stays protected from the next stale file."""

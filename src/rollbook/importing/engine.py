@@ -409,19 +409,21 @@ def _changed_numbers(
     contact's last phone in this import if the import changed it, else the phone it had."""
     if not found:
         return []
-    end = pl.concat(ends).unique("id", keep="last")
-    rows = (
-        pl.concat(found)
-        .join(end, left_on="contact_id", right_on="id", how="left")
-        .with_columns(
-            pl.when(pl.col("contact_id").is_in(end["id"].implode()))
-            .then(pl.col("end"))
-            .otherwise(pl.col("start"))
-            .alias("now")
-        )
-        .filter(~pl.col("now").eq_missing(pl.col("file")))
-        .sort("row")
-    )
+    # The contact's end marked, so that an end with no phone still counts as the import's.
+    # (``is_last_distinct`` rather than ``unique``: half the memory for a million contacts.)
+    end = pl.concat(ends).filter(pl.col("id").is_last_distinct()).with_columns(ended=pl.lit(True))
+    # A part at a time: a fresh import finds every contact it creates, and few rows differ.
+    rows = pl.concat(
+        [
+            part.join(end, left_on="contact_id", right_on="id", how="left")
+            .with_columns(
+                pl.when(pl.col("ended")).then(pl.col("end")).otherwise(pl.col("start")).alias("now")
+            )
+            .filter(~pl.col("now").eq_missing(pl.col("file")))
+            .select("row", "contact_id", "file")
+            for part in found
+        ]
+    ).sort("row")
     if rows.is_empty():
         return []
     ids = sorted(set(rows["contact_id"].to_list()))
