@@ -116,8 +116,10 @@ def _packed_columns(
     rows and of values that are not NULL: ``None`` if it does not come out whole, and the
     caller reads the rows the ordinary way."""
     names = list(columns)
+    # The marks written into the SQL as literals: as ``char(29)`` calls they cost SQLite a
+    # function call per value (1.0 of 3.0 s for a million contacts' nine columns).
     texts = ", ".join(
-        f"group_concat(ifnull({expr}, char(29)), char(30)), count({expr})"
+        f"group_concat(ifnull({expr}, '{_NULL}'), '{_RECORD}'), count({expr})"
         for expr in columns.values()
     )
     cur.execute(f"SELECT count(*), {texts} {where}", params)
