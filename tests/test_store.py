@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -15,9 +16,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from rollbook.clock import now
+from rollbook.importing.read import ReadLimits
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
-from rollbook.store import Store, bulk
+from rollbook.services import jobs as jobs_service
+from rollbook.services.auth import Principal, Role
+from rollbook.store import Store, bulk, lock_account
 from rollbook.store import contacts as contacts_store
 from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
 from rollbook.store.provenance import phone_meta
@@ -352,3 +356,35 @@ def test_the_duplicate_keys_of_a_whole_account_are_read_exactly(
         ("N5", "e5@x.edu", None),
     ]
     assert none["born"].null_count() == 5 and none.height == 5
+
+
+def test_an_account_locked_by_a_writer_still_takes_uploads(store: Store) -> None:
+    """An import holds its account's lock to the end; other writers of the account wait, but an
+    upload (a row that only refers to the account) goes in meanwhile."""
+    if not store.is_postgres:
+        pytest.skip("a PostgreSQL row lock: SQLite has one write lock for the whole database")
+    account_id = accounts_service.create_account(store, "acme", region="US")
+    principal = Principal(account_id, "acme", Role.STAFF, "staff@example.edu")
+    done: dict[str, bool] = {}
+
+    def upload() -> None:
+        jobs_service.save_upload(store, principal, "f.csv", b"Student ID\nS1\n", ReadLimits())
+        done["upload"] = True
+
+    def writer() -> None:
+        with store.write() as other:
+            lock_account(other, account_id)
+            done["writer"] = True
+
+    with store.write() as conn:
+        lock_account(conn, account_id)
+        threads = [threading.Thread(target=upload), threading.Thread(target=writer)]
+        for t in threads:
+            t.start()
+        threads[0].join(timeout=30)
+        threads[1].join(timeout=1)
+        while_locked = dict(done)
+    for t in threads:
+        t.join(timeout=30)
+    assert while_locked == {"upload": True}
+    assert done == {"upload": True, "writer": True}

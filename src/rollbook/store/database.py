@@ -92,10 +92,15 @@ class Store:
 
 def lock_account(conn: Connection, account_id: int) -> None:
     """Serialise writers of one account. On SQLite the write transaction already holds the
-    database's write lock; on PostgreSQL this takes the account row's lock until commit."""
+    database's write lock; on PostgreSQL this takes the account row's lock until commit.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: the writers still wait for each other, but a row
+    that merely refers to the account (an upload, a job, a token, a session) checks its foreign
+    key with a key-share lock, which ``FOR UPDATE`` would make wait for the whole import."""
     if conn.dialect.name == "postgresql":
         conn.execute(
-            sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE"), {"id": account_id}
+            sa.text("SELECT id FROM accounts WHERE id = :id FOR NO KEY UPDATE"),
+            {"id": account_id},
         )
 
 
