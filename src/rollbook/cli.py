@@ -785,8 +785,9 @@ def _serve(state: State, host: str, port: int, jobs: str | None) -> None:
     from rollbook.logs import configure
 
     configure()
-    settings = ApiSettings.from_env(database_url=state.url, jobs=jobs)
-    app = create_app(settings)
+    with _errors():  # a bad setting, or the job queue asked for on SQLite
+        settings = ApiSettings.from_env(database_url=state.url, jobs=jobs)
+        app = create_app(settings)
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 
@@ -802,8 +803,8 @@ def worker_command(state: State, once: bool) -> None:
     from rollbook.queue import run_worker
 
     configure()
-    settings = ApiSettings.from_env(database_url=state.url)
     with _errors():
+        settings = ApiSettings.from_env(database_url=state.url)
         run_worker(
             state.store,
             settings.read_limits(),

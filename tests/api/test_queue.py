@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.support.cli import Rollbook
 
 from rollbook.api import ApiSettings, create_app
 from rollbook.errors import StoreError
@@ -29,6 +30,31 @@ def test_the_queue_needs_postgresql(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="the job queue needs PostgreSQL"):
         create_app(ApiSettings(jobs="queue"), store=store)
     store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("serve", "--jobs", "queue"), {}, "Error: the job queue needs PostgreSQL"),
+        (("serve",), {"ROLLBOOK_JOBS": "bogus"}, "Error: ROLLBOOK_JOBS is thread or queue"),
+        (("worker", "--once"), {"ROLLBOOK_JOBS": "bogus"}, "Error: ROLLBOOK_JOBS is thread"),
+        (("worker", "--once"), {"ROLLBOOK_MAX_ROWS": "2e6"}, "Error: ROLLBOOK_MAX_ROWS is a whole"),
+    ],
+)
+def test_the_service_refuses_a_bad_setting_with_a_clear_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    """Not a traceback: the error line, and exit status 1, before anything starts."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    run = Rollbook(store, tmp_path)(*args, ok=False)
+    store.dispose()
+    assert (run.exit_code, run.stderr.strip().splitlines()[-1][: len(message)]) == (1, message)
 
 
 @pytest.mark.slow

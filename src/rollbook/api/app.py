@@ -33,8 +33,12 @@ LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise StoreError(f"{name} is a whole number of 0 or more, not {value!r}")
+    return int(value)
 
 
 def _jobs(value: str) -> Literal["thread", "queue"]:
