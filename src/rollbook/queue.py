@@ -97,6 +97,22 @@ def queue_app(store: Store, limits: ReadLimits, stale_after: timedelta) -> procr
     return app
 
 
+def _defer(app: procrastinate.App, job_id: int) -> bool:
+    """Put a job's id on the queue, unless it waits there already (its queueing lock)."""
+    try:
+        app.tasks[RUN_JOB].configure(queueing_lock=f"rollbook-job-{job_id}").defer(job_id=job_id)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return False
+    return True
+
+
+def requeue(store: Store, app: procrastinate.App) -> int:
+    """Defer every job rollbook's table holds as queued that the queue does not: one saved but
+    never deferred (its process stopped in between) would otherwise wait for ever. A job is
+    claimed once whoever defers it (``jobs_service.claim``). How many were deferred."""
+    return sum(_defer(app, job_id) for job_id in jobs_service.queued_jobs(store))
+
+
 class QueueRunner:
     """The API's side of the queue: it only defers job ids; workers run them."""
 
@@ -107,9 +123,11 @@ class QueueRunner:
     def start(self) -> None:
         self.app.open()
         ensure_schema(self.store, self.app)
+        if requeued := requeue(self.store, self.app):
+            log.warning("put %d queued job(s) back on the queue", requeued)
 
     def submit(self, job_id: int) -> None:
-        self.app.tasks[RUN_JOB].defer(job_id=job_id)
+        _defer(self.app, job_id)
 
     def stop(self) -> None:
         self.app.close()
@@ -123,6 +141,8 @@ def run_worker(
     app = queue_app(store, limits, stale_after)
     with app.open():
         ensure_schema(store, app)
+        if requeued := requeue(store, app):
+            log.warning("put %d queued job(s) back on the queue", requeued)
     recovered = jobs_service.recover(store, stale_after)
     if recovered:
         log.warning("marked %d interrupted job(s) as failed", len(recovered))

@@ -14,9 +14,11 @@ from tests.support.cli import Rollbook
 
 from rollbook.api import ApiSettings, create_app
 from rollbook.errors import StoreError
+from rollbook.importing.read import ReadLimits
 from rollbook.services import accounts as accounts_service
 from rollbook.services import auth
 from rollbook.services import contacts as contacts_service
+from rollbook.services import jobs as jobs_service
 from rollbook.store import Store
 
 
@@ -105,3 +107,36 @@ def test_two_workers_run_every_job_once(postgres: Store) -> None:
             )
         ).all()
     assert ran == [("succeeded", 8)]
+
+
+@pytest.mark.slow
+def test_a_job_saved_but_never_put_on_the_queue_still_runs(postgres: Store) -> None:
+    """The job's row was written, then its process stopped before deferring it: the next server
+    to start puts it on the queue (once: a worker starting finds it there already)."""
+    with postgres.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS procrastinate CASCADE"))
+    account_id = accounts_service.create_account(postgres, "acme")
+    principal = auth.Principal(account_id, "acme", auth.Role.STAFF, "staff@example.edu")
+    upload = jobs_service.save_upload(postgres, principal, "f.csv", _file(1), ReadLimits())
+    options = {"mapping": {"Student ID": "crm_id", "Mobile Phone": "phone"}}
+    job = jobs_service.create_job(postgres, principal, upload["upload_id"], "import", options)
+    with TestClient(create_app(ApiSettings(jobs="queue"), store=postgres)):
+        pass  # the server starts, and stops
+    url = postgres.engine.url.render_as_string(hide_password=False)
+    worker = subprocess.run(
+        [sys.executable, "-m", "rollbook", "--db", url, "worker", "--once"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert worker.returncode == 0, worker.stderr.decode()
+    done = jobs_service.get_job(postgres, principal, job["job_id"])
+    assert (done["status"], done["attempts"]) == ("done", 1), done
+    assert contacts_service.count_contacts(postgres, "acme") == 200
+    with postgres.engine.connect() as conn:
+        deferred = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM procrastinate.procrastinate_jobs "
+                "WHERE task_name = 'rollbook.run_job'"
+            )
+        ).scalar_one()
+    assert deferred == 1
