@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +15,7 @@ from tests.api.conftest import Api, make_api
 from rollbook.api import ApiSettings, create_app
 from rollbook.services import auth
 from rollbook.services import jobs as jobs_service
-from rollbook.store import Store
+from rollbook.store import Store, database
 
 FALL = (
     "Student ID,First Name,Last Name,Mobile Phone,Email\n"
@@ -329,3 +331,23 @@ def test_every_operation_is_described(api: Api) -> None:
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             assert op.get("description"), f"{method} {path} has no description"
+
+
+def test_a_busy_database_answers_503_try_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's write lock held past the busy timeout (as by a long import): 503, not 500."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "busy.db"
+    store = Store(f"sqlite:///{path}")
+    for api in make_api(store):
+        holder = sqlite3.connect(path)
+        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        busy = api.post("/api/v1/contacts", json={"fields": {"phone": "2125550111"}})
+        holder.rollback()
+        holder.close()
+        assert (busy.status_code, busy.json()["error"]["code"]) == (503, "store-error")
+        assert busy.headers["Retry-After"] == "5"
+        again = api.post("/api/v1/contacts", json={"fields": {"phone": "2125550111"}})
+        assert again.status_code == 201, again.text
+    store.dispose()

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rollbook import errors
@@ -127,6 +128,19 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code
         return respond(
             request, exc.status_code, code, message, headers=dict(exc.headers or {}) or None
+        )
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def store_unavailable(request: Request, exc: sa_exc.OperationalError) -> Response:
+        # The database went away, or stayed busy past its timeout (SQLite during a long
+        # import): worth trying again. Its text can quote the statement's values: not logged.
+        log.warning("database unavailable (%s) on %s", type(exc.orig).__name__, _route(request))
+        return respond(
+            request,
+            503,
+            "store-error",
+            "The database cannot be reached or is busy; try again shortly.",
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
