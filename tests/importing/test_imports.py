@@ -13,6 +13,7 @@ from unittest import mock
 import openpyxl
 import polars as pl
 import pytest
+import sqlalchemy as sa
 from tests.support.scenario import snapshot
 
 from rollbook.errors import DriftGuardRefused, FileRefused, MappingRefused
@@ -347,6 +348,27 @@ def test_a_number_a_later_row_clears_is_a_changed_number(acme: Store, tmp_path: 
     assert [(c["row"], c["file_phone"], c["current_phone"]) for c in result.changed] == [
         (2, "+12125550102", None)
     ]
+
+
+def test_a_stored_value_with_a_control_character_is_still_read_ahead_exactly(
+    acme: Store, tmp_path: Path
+) -> None:
+    """The next batch's contacts are read ahead, packed on SQLite; a stored value holding the
+    packing's separator cannot be split, so they are read the ordinary way, and the row still
+    finds its contact by CRM ID."""
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    with acme.write() as conn:
+        conn.execute(
+            sa.text("UPDATE contacts SET first_name = :name WHERE crm_id = 'S3'"),
+            {"name": "Zo\x1eë"},
+        )
+    names_only = "Student ID,First Name\nS1,Maria\nS2,Wei\nS3,Zoë\nS4,Aisha\n"  # no phones
+    again = _file(tmp_path, names_only, "again.csv")
+    result = _run(acme, again, explicit={"Student ID": "crm_id"}, batch_rows=2)
+    report = pl.concat(result.report).select("row", "status").sort("row").rows()
+    assert report == [(2, "unchanged"), (3, "unchanged"), (4, "updated"), (5, "unchanged")]
+    names = {c.values["crm_id"]: c.values["first_name"] for c in snapshot(acme, "acme").values()}
+    assert (len(names), names["S3"]) == (4, "Zoë")
 
 
 def test_an_export_imported_back_keeps_sticky_edits(acme: Store, tmp_path: Path) -> None:
