@@ -922,6 +922,43 @@ def users_grant(state: State, email: str, account: str, role: str) -> None:
     click.echo(f"{email} is {role} in {account}.")
 
 
+@users.command("password")
+@click.argument("email")
+@click.password_option(help="The new password (asked for if not given).")
+@pass_state
+def users_password(state: State, email: str, password: str) -> None:
+    """Give a user a new password; their open dashboard sessions end."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.set_password(state.store, email, password)
+    click.echo(f"{email} has a new password; their sessions have ended.")
+
+
+@users.command("disable")
+@click.argument("email")
+@pass_state
+def users_disable(state: State, email: str) -> None:
+    """Stop a user from signing in; their open sessions end, their roles are kept."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.set_disabled(state.store, email, True)
+    click.echo(f"{email} is disabled.")
+
+
+@users.command("enable")
+@click.argument("email")
+@pass_state
+def users_enable(state: State, email: str) -> None:
+    """Let a disabled user sign in again."""
+    from rollbook.services import auth
+
+    with _errors():
+        auth.set_disabled(state.store, email, False)
+    click.echo(f"{email} is enabled.")
+
+
 @users.command("list")
 @account_option
 @pass_state

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from tests.support.cli import Rollbook
 
-from rollbook.services import auth
+from rollbook.services import auth, sessions
 from rollbook.store import Store
 from rollbook.store.schema import api_tokens, users
 
@@ -74,3 +74,40 @@ def test_users_and_roles(rb: Rollbook, store: Store) -> None:
     assert again.exit_code != 0 and "already a user" in again.stderr
     nobody = rb("users", "grant", "sam@north.edu", "-a", "north", ok=False)
     assert nobody.exit_code != 0 and "no user" in nobody.stderr
+
+
+def test_a_password_reset_or_a_disabled_user_ends_their_sessions(
+    rb: Rollbook, store: Store
+) -> None:
+    rb("accounts", "create", "north")
+    rb("users", "create", "pat@north.edu", "-a", "north", "--password", "correct horse")
+    pat = auth.login(store, "pat@north.edu", "correct horse")
+    assert pat is not None
+    other = rb("users", "create", "sam@north.edu", "-a", "north", "--password", "battery staple")
+    assert other.exit_code == 0
+    sam = auth.login(store, "sam@north.edu", "battery staple")
+    assert sam is not None
+    pats, sams = sessions.start(store, pat), sessions.start(store, sam)
+
+    rb("users", "password", "Pat@North.edu", "--password", "a new horse")
+    assert auth.login(store, "pat@north.edu", "correct horse") is None
+    assert auth.login(store, "pat@north.edu", "a new horse") == pat
+    assert sessions.find(store, pats) is None
+    assert sessions.find(store, sams) is not None  # only Pat's sessions end
+
+    pats = sessions.start(store, pat)
+    rb("users", "disable", "pat@north.edu")
+    assert auth.login(store, "pat@north.edu", "a new horse") is None
+    assert sessions.find(store, pats) is None
+    assert rb("users", "list", "-a", "north").stdout.split()[:2] == ["pat@north.edu", "staff"]
+    rb("users", "enable", "pat@north.edu")
+    assert auth.login(store, "pat@north.edu", "a new horse") == pat
+
+    short = rb("users", "password", "pat@north.edu", "--password", "short", ok=False)
+    assert short.exit_code != 0 and "at least 10 characters" in short.stderr
+    for args in (
+        ("password", "nobody@north.edu", "--password", "long enough pw"),
+        ("disable", "nobody@north.edu"),
+    ):
+        nobody = rb("users", *args, ok=False)
+        assert nobody.exit_code != 0 and "no user" in nobody.stderr

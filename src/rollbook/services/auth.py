@@ -27,7 +27,7 @@ from rollbook.clock import iso, now
 from rollbook.errors import Conflict, InvalidInput, NotFound
 from rollbook.store import Store
 from rollbook.store import accounts as q_accounts
-from rollbook.store.schema import accounts, api_tokens, memberships, users
+from rollbook.store.schema import accounts, api_tokens, memberships, users, web_sessions
 
 TOKEN_PREFIX = "rbk_"  # noqa: S105 — the public part every token starts with
 _TOKEN = re.compile(r"^(rbk_[0-9a-f]{8})_([A-Za-z0-9_\-]{20,})$")
@@ -87,17 +87,31 @@ def create_user(store: Store, email: str, password: str) -> int:
 
 
 def set_password(store: Store, email: str, password: str) -> None:
-    """Give the user ``email`` a new password (sessions already open stay open)."""
+    """Give the user ``email`` a new password, and end their open sessions: a password is
+    reset because it was forgotten or leaked, and whoever signed in with the old one is out."""
     if len(password) < 10:
         raise InvalidInput("a password needs at least 10 characters", field="password")
+    _update_user(store, email, password_hash=_hasher.hash(password))
+
+
+def set_disabled(store: Store, email: str, disabled: bool) -> None:
+    """Disable the user ``email`` — they cannot sign in, and their open sessions end; their
+    roles are kept — or enable them again."""
+    _update_user(store, email, disabled=disabled)
+
+
+def _update_user(store: Store, email: str, **values: Any) -> None:
+    """Change the user and end their sessions; ``NotFound`` if there is no such user."""
     with store.write() as conn:
-        changed = conn.execute(
+        user_id = conn.execute(
             users.update()
             .where(users.c.email == email.strip().lower())
-            .values(password_hash=_hasher.hash(password))
-        ).rowcount
-    if not changed:
-        raise NotFound("there is no user with this email", field="email")
+            .values(**values)
+            .returning(users.c.id)
+        ).scalar()
+        if user_id is None:
+            raise NotFound("there is no user with this email", field="email")
+        conn.execute(web_sessions.delete().where(web_sessions.c.user_id == user_id))
 
 
 def grant(store: Store, email: str, slug: str, role: str) -> None:
