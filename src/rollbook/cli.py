@@ -940,11 +940,7 @@ def users_password(state: State, email: str, password: str) -> None:
 @pass_state
 def users_disable(state: State, email: str) -> None:
     """Stop a user from signing in; their open sessions end, their roles are kept."""
-    from rollbook.services import auth
-
-    with _errors():
-        auth.set_disabled(state.store, email, True)
-    click.echo(f"{email} is disabled.")
+    _set_disabled(state, email, True)
 
 
 @users.command("enable")
@@ -952,11 +948,15 @@ def users_disable(state: State, email: str) -> None:
 @pass_state
 def users_enable(state: State, email: str) -> None:
     """Let a disabled user sign in again."""
+    _set_disabled(state, email, False)
+
+
+def _set_disabled(state: State, email: str, disabled: bool) -> None:
     from rollbook.services import auth
 
     with _errors():
-        auth.set_disabled(state.store, email, False)
-    click.echo(f"{email} is enabled.")
+        auth.set_disabled(state.store, email, disabled)
+    click.echo(f"{email} is {'disabled' if disabled else 'enabled'}.")
 
 
 @users.command("list")
