@@ -106,11 +106,12 @@ def _defer(app: procrastinate.App, job_id: int) -> bool:
     return True
 
 
-def requeue(store: Store, app: procrastinate.App) -> int:
+def requeue(store: Store, app: procrastinate.App) -> None:
     """Defer every job rollbook's table holds as queued that the queue does not: one saved but
     never deferred (its process stopped in between) would otherwise wait for ever. A job is
-    claimed once whoever defers it (``jobs_service.claim``). How many were deferred."""
-    return sum(_defer(app, job_id) for job_id in jobs_service.queued_jobs(store))
+    claimed once whoever defers it (``jobs_service.claim``)."""
+    if requeued := sum(_defer(app, job_id) for job_id in jobs_service.queued_jobs(store)):
+        log.warning("put %d queued job(s) back on the queue", requeued)
 
 
 class QueueRunner:
@@ -123,8 +124,7 @@ class QueueRunner:
     def start(self) -> None:
         self.app.open()
         ensure_schema(self.store, self.app)
-        if requeued := requeue(self.store, self.app):
-            log.warning("put %d queued job(s) back on the queue", requeued)
+        requeue(self.store, self.app)
 
     def submit(self, job_id: int) -> None:
         _defer(self.app, job_id)
@@ -141,8 +141,7 @@ def run_worker(
     app = queue_app(store, limits, stale_after)
     with app.open():
         ensure_schema(store, app)
-        if requeued := requeue(store, app):
-            log.warning("put %d queued job(s) back on the queue", requeued)
+        requeue(store, app)
     recovered = jobs_service.recover(store, stale_after)
     if recovered:
         log.warning("marked %d interrupted job(s) as failed", len(recovered))
