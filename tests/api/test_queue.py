@@ -3,6 +3,7 @@ run each job exactly once, and SQLite refuses the queue with a clear message."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,10 @@ def test_the_service_refuses_a_bad_setting_with_a_clear_error(
     """Not a traceback: the error line, and exit status 1, before anything starts."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The commands set up logging for their process first: the test process gets its own back.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
     run = Rollbook(store, tmp_path)(*args, ok=False)
     store.dispose()
