@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from tests.support.scenario import reference_rows, reset, seed, snapshot
 
+from rollbook.errors import Conflict, InvalidInput
 from rollbook.fields import normalise_value
 from rollbook.importing.rules import ContactState, State, reference_import
 from rollbook.model import CLEAR, Code, Status
@@ -156,10 +157,13 @@ def starting_states(draw: st.DrawFn) -> State:
 
 
 @st.composite
-def files(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
+def files(
+    draw: st.DrawFn, always: tuple[str, ...] = (), never: tuple[str, ...] = ()
+) -> tuple[list[str], list[list[str]]]:
     headers = draw(
         st.lists(st.sampled_from(list(COLUMNS)), min_size=1, max_size=len(COLUMNS), unique=True)
     )
+    headers = [*(h for h in always if h not in headers), *(h for h in headers if h not in never)]
     rows = draw(
         st.lists(st.tuples(*(cells_for(h) for h in headers)).map(list), min_size=3, max_size=24)
     )
@@ -263,7 +267,7 @@ def test_a_batch_sees_what_the_batch_before_wrote(
 
 def check_against_reference(
     store: Store, state: State, headers: list[str], rows: list[list[str]], batch_rows: int
-) -> None:
+) -> imports_service.ImportResult:
     _setup(store)
     with store.read() as conn:
         account = settings_for(conn, "acme")
@@ -273,7 +277,16 @@ def check_against_reference(
         for cid, c in state.contacts.items()
     }
     assert snapshot(store, "acme") == before
+    return import_as_reference(store, state, headers, rows, batch_rows)
 
+
+def import_as_reference(
+    store: Store, state: State, headers: list[str], rows: list[list[str]], batch_rows: int
+) -> imports_service.ImportResult:
+    """Import the file into the account as it is; the reference takes the same rows from
+    ``state`` (which must be the account's state), and ends where the engine must end."""
+    with store.read() as conn:
+        account = settings_for(conn, "acme")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "file.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
@@ -323,3 +336,150 @@ def check_against_reference(
     if labelled:
         flt = contacts_service.ContactFilter(label=f"import-{result.import_id}")
         assert {c["id"] for c in contacts_service.list_contacts(store, "acme", flt)} == labelled
+    return result
+
+
+# --- re-imports: rows passed by their import print (importing/prints.py) ----------------------
+
+
+@st.composite
+def next_files(draw: st.DrawFn, headers: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The next night's file: mostly the same rows, some changed, dropped, new or moved."""
+    out = []
+    for row in rows:
+        pick = draw(st.integers(0, 9))
+        if pick == 0:
+            continue
+        if pick == 1:
+            row = draw(st.tuples(*(cells_for(h) for h in headers)).map(list))
+        out.append(list(row))
+    if out and draw(st.booleans()):
+        moved = out.pop(draw(st.integers(0, len(out) - 1)))
+        out.insert(draw(st.integers(0, len(out))), moved)
+    return out or [list(rows[0])]
+
+
+@st.composite
+def edits(draw: st.DrawFn) -> list[tuple[int, str, str]]:
+    """Platform edits between the imports: (contact, field, value)."""
+    fields = st.sampled_from(["first_name", "email", "phone", "term"])
+    value = {
+        "first_name": st.sampled_from(FIRST),
+        "email": st.sampled_from(EMAILS),
+        "phone": st.sampled_from(PHONES),
+        "term": st.sampled_from(TERMS),
+    }
+    out = []
+    for _ in range(draw(st.integers(0, 2))):
+        field = draw(fields)
+        out.append((draw(st.integers(1, 8)), field, draw(value[field])))
+    return out
+
+
+def _edit(store: Store, state: State, changes: list[tuple[int, str, str]]) -> None:
+    for cid, field, value in changes:
+        if cid not in state.contacts:
+            continue
+        try:
+            contacts_service.set_contact(store, "acme", cid, {field: value})
+        except (InvalidInput, Conflict):  # e.g. another contact has the phone
+            continue
+    state.contacts = snapshot(store, "acme")
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    state=starting_states(),
+    # Rows are passed by their CRM ID, and never when they have a platform id.
+    file=files(always=("CRM",), never=("Id",)),
+    changes=edits(),
+    batch_rows=st.sampled_from([1, 2, 3, 1000]),
+    data=st.data(),
+)
+def test_a_re_import_agrees_with_the_reference(
+    store: Store,
+    state: State,
+    file: tuple[list[str], list[list[str]]],
+    changes: list[tuple[int, str, str]],
+    batch_rows: int,
+    data: st.DataObject,
+) -> None:
+    """The next night's file, after platform edits: rows passed by their print end exactly as
+    the reference decides."""
+    headers, rows = file
+    check_against_reference(store, state, headers, rows, batch_rows)
+    _edit(store, state, changes)
+    again = data.draw(next_files(headers, rows))
+    result = import_as_reference(store, state, headers, again, batch_rows)
+    event(f"rows passed: {'some' if result.passed else 'none'}")
+
+
+FIRST_NIGHT = [
+    ["A1", "Ann", PHONES_RAW[0], "a@example.edu"],
+    ["A2", "Bob", PHONES_RAW[1], "b@example.edu"],
+    ["A3", "Cy", PHONES_RAW[2], ""],
+]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 1000])
+def test_the_same_file_again_passes_every_row(store: Store, batch_rows: int) -> None:
+    headers = ["CRM", "First", "Phone", "Email"]
+    state = State([])
+    first = check_against_reference(store, state, headers, FIRST_NIGHT, batch_rows)
+    assert first.passed == 0
+    again = import_as_reference(store, state, headers, FIRST_NIGHT, batch_rows)
+    assert again.passed == 3
+    assert again.counts.statuses[Status.UNCHANGED] == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "rows", "batch_rows", "passed"),
+    [
+        # Edited on the platform since: planned (the file's name is stale, and kept).
+        ((1, "first_name", "Cy"), FIRST_NIGHT, 1000, 2),
+        # Another row of the batch names contact 1's phone: planned.
+        (None, [["N1", "", PHONES_RAW[0], ""], *FIRST_NIGHT], 1000, 2),
+        # Contact 1's row sends contact 2's phone: contact 2's row, in the batch, is planned.
+        (None, [["A1", "Ann", PHONES_RAW[1], "a@example.edu"], *FIRST_NIGHT[1:]], 1000, 1),
+        # The same, a batch before: that row is skipped (the phone is contact 2's) and changes
+        # nothing of contact 2, whose row is passed.
+        (None, [["A1", "Ann", PHONES_RAW[1], "a@example.edu"], *FIRST_NIGHT[1:]], 1, 2),
+    ],
+)
+def test_a_row_is_planned_when_something_reached_its_contact(
+    store: Store,
+    edit: tuple[int, str, str] | None,
+    rows: list[list[str]],
+    batch_rows: int,
+    passed: int,
+) -> None:
+    headers = ["CRM", "First", "Phone", "Email"]
+    state = State([])
+    check_against_reference(store, state, headers, FIRST_NIGHT, batch_rows)
+    _edit(store, state, [edit] if edit else [])
+    result = import_as_reference(store, state, headers, rows, batch_rows)
+    assert result.passed == passed
+
+
+@pytest.mark.parametrize("batch_rows", [1, 1000])
+def test_a_row_is_planned_when_a_row_before_changed_its_contact(
+    store: Store, batch_rows: int
+) -> None:
+    """By the contact's platform id, or by a CRM ID merged into it (an alias): nothing the
+    passed row's own keys would show."""
+    contacts = [
+        _contact(1, crm_id="A1", first_name="Ann", phone=PHONES[0]),
+        _contact(2, crm_id="A2", first_name="Bob", phone=PHONES[1]),
+    ]
+    headers = ["Id", "CRM", "First", "Phone"]
+    night = [["", "A1", "Ann", PHONES_RAW[0]], ["", "A2", "Bob", PHONES_RAW[1]]]
+    state = State(contacts, aliases={"A9": 2})
+    check_against_reference(store, state, headers, night, batch_rows)
+    rows = [["1", "", "Cy", ""], ["", "A9", "Cy", ""], *night]
+    result = import_as_reference(store, state, headers, rows, batch_rows)
+    assert result.passed == 0

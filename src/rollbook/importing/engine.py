@@ -9,11 +9,13 @@ phones (for the changed-numbers report and the import's label).
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,18 +27,31 @@ from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
-from rollbook.importing.messages import MessageContext
+from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
-from rollbook.importing.read import SourceFile
+from rollbook.importing.prints import (
+    KnownPrints,
+    Passed,
+    demote,
+    passed_outcomes,
+    row_prints,
+    seed,
+    split,
+)
+from rollbook.importing.read import Batch, SourceFile
+from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.worker import DbWorker
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
+from rollbook.store import bulk
 from rollbook.store import imports as store_imports
 from rollbook.store.contacts import ContactIds, chunks
 from rollbook.store.provenance import with_provenance
 from rollbook.store.schema import contacts, contacts_with_ids
+
+log = logging.getLogger("rollbook.imports")
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
 BATCH_ROWS = 50000
@@ -55,6 +70,8 @@ class EngineResult:
     changed: list[dict[str, Any]]
     #: The row report, chunk by chunk, when asked for (it is stored with the import anyway).
     report: list[pl.DataFrame] = field(default_factory=list)
+    #: Rows reported ``unchanged`` because their import print matched (prints.py).
+    passed: int = 0
 
 
 def find_repeats(
@@ -91,18 +108,59 @@ def find_repeats(
     return Repeats(repeated["crm_id"], repeated["id"]), total
 
 
+class _Gate:
+    """What splitting the batches read ahead waits for: the account's prints, and the CRM IDs
+    the file repeats (known after the first pass)."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self.known = KnownPrints(pl.DataFrame(), pl.Series([], dtype=pl.Int64))
+        self.repeated = pl.Series([], dtype=pl.String)
+
+    def open(self, known: KnownPrints, repeats: Repeats) -> None:
+        self.known = known
+        self.repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
+        self._open.set()
+
+    def wait(self, stop: threading.Event) -> bool:
+        while not self._open.wait(0.1):
+            if stop.is_set():
+                return False
+        return True
+
+
+@dataclass
+class _Read:
+    """A batch read ahead: the rows to plan, prepared; the rows whose print matched; and every
+    row's print (row, print)."""
+
+    prepared: PreparedBatch
+    passed: Passed | None
+    prints: pl.DataFrame
+
+
 class _Ahead:
     """Reads and normalises the file's batches in a thread of its own, a batch or two ahead of
     the batch being planned and written. Reading and normalising are Polars and Arrow work, and
-    SQLite lets go of the interpreter while it writes, so the two overlap on two cores."""
+    SQLite lets go of the interpreter while it writes, so the two overlap on two cores.
+
+    With a ``gate`` (the account has import prints), the rows whose print matches their
+    contact's are set aside before they are normalised (prints.py)."""
 
     _DONE = object()
 
-    def __init__(self, source: SourceFile, mapping: FileMapping, settings: Any, rows: int) -> None:
+    def __init__(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: _Gate | None,
+    ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._work, args=(source, mapping, settings, rows), daemon=True
+            target=self._work, args=(source, mapping, settings, rows, gate), daemon=True
         )
         self._thread.start()
 
@@ -115,16 +173,34 @@ class _Ahead:
                 continue
         return False
 
-    def _work(self, source: SourceFile, mapping: FileMapping, settings: Any, rows: int) -> None:
+    def _work(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: _Gate | None,
+    ) -> None:
+        key = seed(settings, mapping)
         try:
             for batch in source.batches(rows):
-                if not self._put(prepare(normalise_batch(batch, mapping, settings), settings)):
+                prints = row_prints(batch, mapping, key)
+                planned, passed = batch, None
+                if gate is not None:
+                    if not gate.wait(self._stop):
+                        return
+                    planned, passed = split(
+                        batch, prints, mapping, settings, gate.known, gate.repeated
+                    )
+                prepared = prepare(normalise_batch(planned, mapping, settings), settings)
+                frame = pl.DataFrame([batch.rows.alias("row"), prints])
+                if not self._put(_Read(prepared, passed, frame)):
                     return
             self._put(self._DONE)
         except BaseException as error:  # handed to the reading side, which raises it
             self._put(error)
 
-    def __iter__(self) -> Iterator[PreparedBatch]:
+    def __iter__(self) -> Iterator[_Read]:
         try:
             while True:
                 item = self._queue.get()
@@ -270,50 +346,63 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
 ) -> EngineResult:
     settings = ctx.settings
-    # The first batches are read and normalised while the first pass runs (a CSV file is read
-    # by each on its own; a workbook's sheet loads whole, so it is not read twice at once).
-    overlap = source.format.kind != "xlsx"
-    ahead = _Ahead(source, mapping, settings, batch_rows) if overlap else None
-    try:
-        repeats, total = find_repeats(source, mapping, ctx)
-    except BaseException:
+    with ExitStack() as cleanup:  # closed in reverse: the flags, the worker, the reader, ids
+        # A re-import into an account whose contacts carry import prints passes the rows that
+        # match them (prints.py): the batches read ahead wait for the prints and the first pass.
+        gate = _Gate() if store_accounts.has_prints(conn, settings.account_id) else None
+        empty = not store_accounts.has_contacts(conn, settings.account_id)
+        new_ids = ContactIds(conn, block=min(batch_rows, 1000))
+        cleanup.callback(new_ids.close)
+        # The first batches are read and normalised while the first pass runs (a CSV file is
+        # read by each on its own; a workbook's sheet loads whole, so it is not read twice at
+        # once).
+        overlap = source.format.kind != "xlsx"
+        ahead = _Ahead(source, mapping, settings, batch_rows, gate) if overlap else None
         if ahead is not None:
-            ahead.close()
-        raise
-    if ahead is None:
-        ahead = _Ahead(source, mapping, settings, batch_rows)
-    messages = MessageContext(
-        settings,
-        {key: mapping.header_of(key) for key in mapping.fields},
-        repeats.crm_rows,
-        repeats.id_rows,
-    )
-    new_ids = ContactIds(conn, block=min(batch_rows, 1000))
-    memory = Memory(
-        empty_at_start=not store_accounts.has_contacts(conn, settings.account_id),
-        repeated_crm_ids=repeats.crm_rows,
-    )
-    done = blank = 0
-    found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
-    ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
-    labelled: list[pl.Series] = []
-    if progress:
-        progress(0, total)
-    # Planning runs here; the database work runs in order on the worker, so that batch k+1 is
-    # planned while batch k is written (see worker.py).
-    db = DbWorker(conn)
-    flags = _Flags(db, ctx, messages, keep_report)
-
-    # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
-    read_ahead = not memory.active and "crm_id" in mapping.fields
-    prefetched: Prefetch | None = None
-    try:
+            cleanup.callback(ahead.close)
+        # From here all database work runs in order on the worker (see worker.py), so that
+        # batch k+1 is planned while batch k is written; the prints are read during the first
+        # pass.
+        db = DbWorker(conn)
+        cleanup.callback(db.close)
+        known_read = db.submit(KnownPrints.read, settings.account_id) if gate else None
+        repeats, total = find_repeats(source, mapping, ctx)
+        if gate is not None and known_read is not None:
+            gate.open(known_read.result(), repeats)
+        if ahead is None:
+            ahead = _Ahead(source, mapping, settings, batch_rows, gate)
+            cleanup.callback(ahead.close)
+        known = gate.known if gate is not None else None
+        messages = MessageContext(
+            settings,
+            {key: mapping.header_of(key) for key in mapping.fields},
+            repeats.crm_rows,
+            repeats.id_rows,
+        )
+        unchanged = row_message(Decision(0, Status.UNCHANGED), InputRow(0, {}), messages)
+        memory = Memory(empty_at_start=empty, repeated_crm_ids=repeats.crm_rows)
+        flags = _Flags(db, ctx, messages, keep_report)
+        cleanup.callback(flags.close)
+        done = blank = passed_rows = 0
+        found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
+        ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
+        labelled: list[pl.Series] = []
+        # Contacts an earlier batch found or changed: a row of a later batch is not passed for them.
+        touched = pl.Series("id", [], dtype=pl.Int64)
+        if progress:
+            progress(0, total)
+        # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
+        read_ahead = not memory.active and "crm_id" in mapping.fields
+        prefetched: Prefetch | None = None
         paired = _with_next(ahead) if read_ahead else ((p, None) for p in ahead)
-        for seq, (prepared, upcoming) in enumerate(paired):
-            nb = prepared.batch
+        for seq, (read, upcoming) in enumerate(paired):
             upcoming_read = (
-                _read_ahead(db, settings, upcoming, repeats) if upcoming is not None else None
+                _read_ahead(db, settings, upcoming.prepared, repeats)
+                if upcoming is not None
+                else None
             )
+            prepared, passed = _settle(read, touched, mapping, settings)
+            nb = prepared.batch
             plan = plan_batch(
                 db,
                 settings,
@@ -325,8 +414,15 @@ def run_import(
                 prefetched=prefetched,
                 after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
+            if known is not None:
+                touched = pl.concat([touched, _found_or_changed(plan)])
+            prints = _prints_to_keep(plan, read.prints, known)
+            if passed is not None and passed.rows.height:
+                _add_passed(plan, passed.rows, unchanged)
+                passed_rows += passed.rows.height
             flags.before_writes(plan)
             db.submit(apply_plan, ctx, plan)
+            db.submit(bulk.set_prints, prints)
             flags.add(plan, seq)
             prefetched = upcoming_read
             if prefetched is not None:
@@ -344,17 +440,11 @@ def run_import(
                 ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
             labelled.append(plan.labelled)
             blank += nb.blank_rows
-            done += len(nb)
+            done += len(nb) + (passed.rows.height if passed is not None else 0)
             if progress:
                 progress(done + blank, total)
         flags.drain()
         db.drain()
-    finally:
-        ahead.close()
-        flags.close()
-        db.close()
-        new_ids.close()
-
     label = None
     ids = pl.concat(labelled) if labelled else pl.Series([], dtype=pl.Int64)
     if ids.len():
@@ -365,7 +455,8 @@ def run_import(
         store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
     changed = _changed_numbers(conn, ctx, found, ends)
     store_imports.insert_changed_numbers(conn, changed)
-    return EngineResult(flags.counts, done, blank, label, changed, flags.report)
+    log.info("import %d: %d rows, %d passed by their print", ctx.import_id, done, passed_rows)
+    return EngineResult(flags.counts, done, blank, label, changed, flags.report, passed_rows)
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
@@ -384,6 +475,92 @@ def _read_ahead(
     """The read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
     crm = upcoming.frame["crm"].drop_nulls()
     return Prefetch(db, settings, crm.filter(~crm.is_in(list(repeats.crm_rows))).to_list())
+
+
+def _settle(
+    read: _Read, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
+) -> tuple[PreparedBatch, Passed | None]:
+    """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
+    (``prints.demote``) put back among the rows to plan."""
+    prepared, passed = read.prepared, read.passed
+    if passed is None:
+        return prepared, passed
+    while passed.rows.height:
+        out = demote(passed, prepared.frame, touched)
+        if out.is_empty():
+            break
+        keep = passed.rows.filter(~pl.col("row").is_in(out.implode()))
+        whole = passed.batch
+        mask = ~whole.rows.is_in(keep["row"].implode())
+        planned = Batch(
+            whole.rows.filter(mask), whole.cells.filter(mask), whole.bad_rows, whole.blank_rows
+        )
+        prepared = prepare(normalise_batch(planned, mapping, settings), settings)
+        passed = Passed(keep, whole)
+    return prepared, passed
+
+
+def _found_or_changed(plan: BatchPlan) -> pl.Series:
+    """The existing contacts a plan's rows found, or that it changes."""
+    return pl.concat(
+        [
+            plan.outcomes["contact_id"].drop_nulls(),
+            _touched(plan),
+            pl.Series("id", [cid for cid, _, _ in plan.former_phones], dtype=pl.Int64),
+            pl.Series("id", [i for ids in plan.moving.values() for i in ids], dtype=pl.Int64),
+        ]
+    ).alias("id")
+
+
+def _prints_to_keep(
+    plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None
+) -> pl.DataFrame:
+    """The prints (prints.py) of the plan's rows decided in columns with no code: new contacts
+    get theirs in ``plan.created``; the others are returned (id, print) where they differ from
+    the contact's, or the batch's writes empty it."""
+    clean = (
+        plan.outcomes.filter(
+            pl.col("codes").is_null()
+            & pl.col("contact_id").is_not_null()
+            & pl.col("status").is_in([Status.CREATED.value, Status.UPDATED.value, UNCHANGED])
+            & ~pl.col("row").is_in(plan.one_by_one.implode())
+        )
+        .select("row", "status", pl.col("contact_id").alias("id"))
+        .join(prints, on="row")
+    )
+    plan.created = plan.created.join(
+        clean.filter(pl.col("status") == Status.CREATED.value).select(
+            pl.col("row").alias("created_row"), pl.col("print").alias("import_print")
+        ),
+        on="created_row",
+        how="left",
+    )
+    existing = clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
+    if known is None or existing.is_empty():
+        return existing
+    written = _touched(plan).implode()
+    return (
+        existing.join(known.prints.select("id", pl.col("print").alias("had")), on="id", how="left")
+        .filter(~pl.col("had").eq_missing(pl.col("print")) | pl.col("id").is_in(written))
+        .select("id", "print")
+    )
+
+
+def _add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
+    """The passed rows join the plan's report, its label and its changed-numbers rows."""
+    plan.outcomes = pl.concat([plan.outcomes, passed_outcomes(passed, message)]).sort("row")
+    plan.labelled = pl.concat([plan.labelled, passed["contact_id"]])
+    plan.file_phones = pl.concat(
+        [
+            plan.file_phones,
+            passed.filter(pl.col("ph").is_not_null()).select(
+                "row", "contact_id", pl.col("ph").alias("phone"), pl.col("phone").alias("start")
+            ),
+        ]
+    )
+
+
+UNCHANGED = Status.UNCHANGED.value
 
 
 def _touched(plan: BatchPlan) -> pl.Series:

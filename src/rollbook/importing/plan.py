@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -94,6 +94,8 @@ class BatchPlan:
     #: flags thread: ``engine._Flags``, ``flag_outcomes``).
     created_keys: pl.DataFrame
     key_changes: BatchChanges
+    #: The rows decided one by one (they touch another row of the batch).
+    one_by_one: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.Int64))
 
 
 #: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
@@ -192,7 +194,7 @@ def plan_batch(
     seq = decide_in_order(state, seq_rows, settings)
 
     # 4. Ids for new contacts, in row order; then flags; then the plan's data.
-    return _assemble(
+    plan = _assemble(
         db,
         settings,
         frame,
@@ -204,6 +206,8 @@ def plan_batch(
         messages,
         nb,
     )
+    plan.one_by_one = one_by_one["row"]
+    return plan
 
 
 @dataclass

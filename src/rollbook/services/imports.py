@@ -73,6 +73,8 @@ class ImportResult:
     changed_numbers: int
     report: list[pl.DataFrame] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows reported ``unchanged`` because their import print matched (importing/prints.py).
+    passed: int = 0
 
     @property
     def duplicate_risk(self) -> int:
@@ -256,6 +258,7 @@ def import_file(
         len(outcome.changed),
         outcome.report,
         outcome.changed,
+        outcome.passed,
     )
 
 

@@ -88,6 +88,14 @@ def has_contacts(conn: Connection, account_id: int) -> bool:
     return conn.execute(q).first() is not None
 
 
+def has_prints(conn: Connection, account_id: int) -> bool:
+    """Does any contact of the account have an import print (importing/prints.py)?"""
+    q = sa.select(contacts.c.id).where(
+        contacts.c.account_id == account_id, contacts.c.import_print.is_not(None)
+    )
+    return conn.execute(q.limit(1)).first() is not None
+
+
 def uses_crm_ids(conn: Connection, account_id: int) -> bool:
     """Does any contact of the account have a CRM ID?"""
     q = sa.select(contacts.c.id).where(

@@ -207,24 +207,54 @@ FETCH_ROWS = 50_000
 def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl.DataFrame:
     """id, email, first_name, last_name and ``born`` — the custom field ``birth_key``, or null
     — of every contact of the account: what the possible-duplicate keys are made of."""
-    cur = _driver(conn).cursor()
-    if not _pg(conn):
-        packed = _packed_keys(cur, account_id, birth_key)
-        if packed is not None:
-            return packed
-    mark = "%s" if _pg(conn) else "?"
-    params: tuple[Any, ...] = (account_id,)
+    pg = _pg(conn)
     born = "NULL"
     if birth_key:
-        born = f"custom ->> {mark}" if _pg(conn) else f"json_extract(custom, '$.' || {mark})"
-        params = (birth_key, account_id)
+        born = "custom ->> %(born)s" if pg else "json_extract(custom, '$.' || :born)"
+    columns = {
+        "id": "id",
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "born": born,
+    }
+    return _whole_account(conn, account_id, columns, KEYS_SCHEMA, {"born": birth_key})
+
+
+PRINTS_SCHEMA = {"id": pl.Int64, "crm_id": pl.String, "phone": pl.String, "print": pl.Int64}
+
+
+def contact_prints(conn: Connection, account_id: int) -> pl.DataFrame:
+    """id, CRM ID, phone and import print of every contact of the account that has a print
+    and a CRM ID (importing/prints.py)."""
+    columns = {"id": "id", "crm_id": "crm_id", "phone": "phone", "print": "import_print"}
+    where = "import_print IS NOT NULL AND crm_id IS NOT NULL"
+    return _whole_account(conn, account_id, columns, PRINTS_SCHEMA, {}, where)
+
+
+def _whole_account(
+    conn: Connection,
+    account_id: int,
+    columns: dict[str, str],
+    schema: dict[str, Any],
+    params: dict[str, Any],
+    where: str = "1 = 1",
+) -> pl.DataFrame:
+    """``columns`` (name → SQL expression, ``schema``'s names and types) of the account's
+    contacts that satisfy ``where``, read a whole account at a time."""
+    cur = _driver(conn).cursor()
+    if not _pg(conn):
+        packed = _packed_account(cur, account_id, columns, schema, params, where)
+        if packed is not None:
+            return packed
+    mark = "%(account)s" if _pg(conn) else ":account"
     cur.execute(
-        f"SELECT id, email, first_name, last_name, {born} FROM contacts WHERE account_id = {mark}",
-        params,
+        f"SELECT {', '.join(columns.values())} FROM contacts WHERE account_id = {mark} AND {where}",
+        {**params, "account": account_id},
     )
-    parts = [pl.DataFrame(schema=KEYS_SCHEMA)]
+    parts = [pl.DataFrame(schema=schema)]
     while rows := cur.fetchmany(FETCH_ROWS):
-        parts.append(_frame(rows, KEYS_SCHEMA))
+        parts.append(_frame(rows, schema))
     return pl.concat(parts, rechunk=True)
 
 
@@ -233,19 +263,19 @@ def contact_keys(conn: Connection, account_id: int, birth_key: str | None) -> pl
 PACKED_IDS = 200_000
 
 
-def _packed_keys(cur: Any, account_id: int, birth_key: str | None) -> pl.DataFrame | None:
-    """SQLite: ``contact_keys`` as packed columns (see ``_packed_columns``), or ``None``.
+def _packed_account(
+    cur: Any,
+    account_id: int,
+    columns: dict[str, str],
+    schema: dict[str, Any],
+    params: dict[str, Any],
+    where: str,
+) -> pl.DataFrame | None:
+    """SQLite: ``_whole_account`` as packed columns (see ``_packed_columns``), or ``None``.
 
     Through an index the rows are visited in the index's order, each a jump in the table; when
     the account is most of the table, the table is read in order instead, a range of ids at a
     time."""
-    columns = {
-        "id": "id",
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "born": "json_extract(custom, '$.' || :born)" if birth_key else "NULL",
-    }
     mine, everyone, low, high = cur.execute(
         "SELECT (SELECT count(*) FROM contacts WHERE account_id = :account), "
         "(SELECT count(*) FROM contacts), "
@@ -254,27 +284,31 @@ def _packed_keys(cur: Any, account_id: int, birth_key: str | None) -> pl.DataFra
         {"account": account_id},
     ).fetchone()
     if not mine:
-        return pl.DataFrame(schema=KEYS_SCHEMA)
+        return pl.DataFrame(schema=schema)
     if mine * 2 > everyone:
-        where = "FROM contacts WHERE id >= :start AND id < :end AND account_id + 0 = :account"
+        rows = "FROM contacts WHERE id >= :start AND id < :end AND account_id + 0 = :account"
         ranges = [(start, start + PACKED_IDS) for start in range(low, high + 1, PACKED_IDS)]
     else:
-        where = "FROM contacts WHERE account_id = :account"
+        rows = "FROM contacts WHERE account_id = :account"
         ranges = [(low, high)]
-    parts = [pl.DataFrame(schema=KEYS_SCHEMA)]
+    parts = [pl.DataFrame(schema=schema)]
     for start, end in ranges:
-        params = {"account": account_id, "born": birth_key, "start": start, "end": end}
-        part = _packed_columns(cur, columns, where, params)
+        part = _packed_columns(
+            cur,
+            columns,
+            f"{rows} AND {where}",
+            {**params, "account": account_id, "start": start, "end": end},
+        )
         if part is None:
             return None
-        parts.append(part.with_columns(pl.col("id").cast(pl.Int64)))
+        parts.append(part.cast(schema))  # type: ignore[arg-type]
     return pl.concat(parts, rechunk=True)
 
 
 # --- writes ---------------------------------------------------------------------------------
 
 #: The columns of a new contact row, in the order ``insert_contacts`` expects.
-INSERT_COLUMNS = ("id", *VALUE_COLUMNS, "created_row")
+INSERT_COLUMNS = ("id", *VALUE_COLUMNS, "created_row", "import_print")
 
 
 def insert_contacts(
@@ -285,6 +319,8 @@ def insert_contacts(
     nothing else (see store/provenance.py)."""
     if frame.is_empty():
         return
+    if "import_print" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("import_print"))
     frame = frame.select(INSERT_COLUMNS)
     if _pg(conn):
         copy_frame(
@@ -393,6 +429,29 @@ UPDATE_COLUMNS = (
     "archived",
     "custom",
 )
+
+
+def set_prints(conn: Connection, prints: pl.DataFrame) -> None:
+    """Give contacts (``id``) their import ``print`` (importing/prints.py), where it differs."""
+    if prints.is_empty():
+        return
+    if _pg(conn):
+        _driver(conn).cursor().execute(
+            "UPDATE contacts SET import_print = v.print "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, print) "
+            "WHERE contacts.id = v.id AND contacts.import_print IS DISTINCT FROM v.print",
+            (prints["id"].to_list(), prints["print"].to_list()),
+        )
+        return
+    _in_statements(
+        conn,
+        prints.select("id", "print"),
+        lambda n: (
+            "UPDATE contacts SET import_print = v.column2 FROM (VALUES "
+            + ", ".join(["(?, ?)"] * n)
+            + ") AS v WHERE contacts.id = v.column1 AND contacts.import_print IS NOT v.column2"
+        ),
+    )
 
 
 def update_contacts(

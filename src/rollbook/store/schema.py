@@ -122,6 +122,9 @@ contacts = sa.Table(
     sa.Column("phone_reason", sa.String(500)),
     sa.Column("phone_import_id", sa.Integer),
     sa.Column("phone_row", sa.Integer),
+    # A hash of the import row that last left the contact as it is, emptied by triggers when
+    # anything else changes it (importing/prints.py, migration 0004).
+    sa.Column("import_print", sa.BigInteger),
     sa.UniqueConstraint("account_id", "phone"),
     sa.UniqueConstraint("account_id", "crm_id"),
     sqlite_autoincrement=True,  # ids are never reused, on SQLite as on PostgreSQL

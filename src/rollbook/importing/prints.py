@@ -1,0 +1,182 @@
+"""Import prints: knowing, before a row is normalised, that it would change nothing.
+
+Institutions send their whole population every night, and most rows are the rows they sent the
+night before. A row's *print* is a 64-bit hash of its mapped cells, keyed by everything else its
+outcome depends on — the mapping, the account's fields and region, the rules' version. When a
+row is decided in columns (it touches no other row of its batch) and ends ``created``,
+``updated`` or ``unchanged`` with no code, its print is kept on the contact
+(``contacts.import_print``). Triggers empty a print the moment anything else changes the
+contact or its bases (migration 0004), so a print vouches for the contact exactly as stored.
+
+Applying a row whose cells and rules are those that left the contact as it is changes nothing,
+so a later row with the same print, for that contact, is ``unchanged`` — provided nothing in the
+import reaches the contact first. A row is *passed* (reported ``unchanged`` without being
+normalised, looked up or planned) only if:
+
+* its CRM ID finds the contact whose print it matches, is not repeated in the file, and the
+  row has no platform id;
+* no other row of its batch names the contact's phone or its own, or the contact's id; no CRM
+  ID merged into the contact (an alias) and no merged id (a redirect) leads to it;
+* no earlier batch of the import changed or even found the contact.
+
+A row that fails a check after it was read ahead is planned like any other (``demote``)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rollbook.fields import clean_series
+from rollbook.importing.mapping import FileMapping
+from rollbook.importing.normalise import invalid_column, normalise_batch
+from rollbook.importing.read import Batch
+from rollbook.model import UNSET_WORD, AccountSettings, Status
+from rollbook.store import bulk
+from rollbook.store.schema import contact_redirects, crm_id_aliases
+
+#: Raise when a rule changes what a row does: every print made before then stops matching.
+RULES_VERSION = 1
+
+#: The keys normalised for every row read ahead, to find the contact its print is checked by.
+KEYS = frozenset({"crm_id", "id"})
+
+
+def seed(settings: AccountSettings, mapping: FileMapping) -> int:
+    """The hash's seed, from what a row's outcome depends on besides its cells. Polars' hash
+    is stable for one version (and across processes), so its version is part of the key."""
+    key = repr((RULES_VERSION, pl.__version__, settings, sorted(mapping.fields.items())))
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+
+
+def row_prints(batch: Batch, mapping: FileMapping, key: int) -> pl.Series:
+    """Each row's print: its mapped cells (null where empty) hashed together."""
+    columns = [str(index) for _, index in sorted(mapping.fields.items())]
+    hashed = batch.cells.select(pl.struct(columns).hash(key).reinterpret(signed=True))
+    return hashed.to_series().alias("print")
+
+
+@dataclass
+class KnownPrints:
+    """The account's contacts that have a print (id, crm_id, phone, print), and the contacts a
+    merged CRM ID or id leads to."""
+
+    prints: pl.DataFrame
+    linked: pl.Series
+
+    @classmethod
+    def read(cls, conn: Connection, account_id: int) -> KnownPrints:
+        linked = [
+            r[0]
+            for table in (crm_id_aliases, contact_redirects)
+            for r in conn.execute(
+                sa.select(table.c.contact_id).where(table.c.account_id == account_id).distinct()
+            )
+        ]
+        return cls(
+            bulk.contact_prints(conn, account_id),
+            pl.Series("id", linked, dtype=pl.Int64),
+        )
+
+
+@dataclass
+class Passed:
+    """The rows of a batch read ahead whose print matched, and the batch they came from."""
+
+    #: row, contact_id, ph (the file's phone, canonical; null if not given), phone (the
+    #: contact's)
+    rows: pl.DataFrame
+    #: The batch as read (the passed rows are normalised from it if they are demoted).
+    batch: Batch
+
+    @classmethod
+    def none(cls, batch: Batch) -> Passed:
+        schema = {"row": pl.Int64, "contact_id": pl.Int64, "ph": pl.String, "phone": pl.String}
+        return cls(pl.DataFrame(schema=schema), batch)
+
+
+def split(
+    batch: Batch,
+    prints: pl.Series,
+    mapping: FileMapping,
+    settings: AccountSettings,
+    known: KnownPrints,
+    repeated_crm_ids: pl.Series,
+) -> tuple[Batch, Passed]:
+    """The batch's rows that must be planned, and those whose print matched their contact's.
+
+    Only the CRM ID (and id) are normalised here. A passed row's phone is its contact's when the
+    cell gives one: the row that made the print left the contact with that phone, and nothing
+    changed it since."""
+    if known.prints.is_empty() or "crm_id" not in mapping.fields:
+        return batch, Passed.none(batch)
+    keys = KEYS & set(mapping.fields)
+    frame = normalise_batch(batch, mapping, settings, only=keys).frame
+    out = pl.any_horizontal(pl.col(invalid_column(k)) for k in keys)
+    if "id" in keys:
+        out = out | pl.col("id").is_not_null()
+    if "phone" in mapping.fields:
+        cell = clean_series(batch.cells[str(mapping.fields["phone"])])
+        gives_phone = (cell.is_not_null() & (cell != UNSET_WORD)).alias("gives_phone")
+    else:
+        gives_phone = pl.repeat(False, batch.cells.height, eager=True).alias("gives_phone")
+    rows = (
+        frame.select("row", pl.col("crm_id").alias("crm"), out.alias("out"))
+        .with_columns(prints.alias("print"), gives_phone)
+        .with_row_index("i")
+        .filter(
+            ~pl.col("out")
+            & pl.col("crm").is_not_null()
+            & ~pl.col("crm").is_in(repeated_crm_ids.implode())
+        )
+        .join(
+            known.prints.rename({"id": "contact_id"}),
+            left_on=["crm", "print"],
+            right_on=["crm_id", "print"],
+        )
+        .filter(~pl.col("contact_id").is_in(known.linked.implode()))
+    )
+    if rows.is_empty():
+        return batch, Passed.none(batch)
+    rest = pl.Series(range(batch.cells.height)).is_in(rows["i"].implode()).not_()
+    planned = Batch(
+        batch.rows.filter(rest), batch.cells.filter(rest), batch.bad_rows, batch.blank_rows
+    )
+    passed = rows.sort("i").select(
+        "row",
+        "contact_id",
+        pl.when("gives_phone").then(pl.col("phone")).alias("ph"),
+        "phone",
+    )
+    return planned, Passed(passed, batch)
+
+
+def demote(passed: Passed, planned: pl.DataFrame, touched: pl.Series) -> pl.Series:
+    """The passed rows that must be planned after all (their row numbers): the contact was
+    found or changed by an earlier batch (``touched``), or another row of the batch
+    (``planned``: its ``idv`` and ``ph``) names its phone or its id."""
+    rows = passed.rows
+    phones = pl.concat([planned["ph"].drop_nulls(), rows["ph"].drop_nulls()])
+    shared = phones.filter(phones.is_duplicated())
+    out = (
+        pl.col("contact_id").is_in(touched.implode())
+        | pl.col("contact_id").is_in(planned["idv"].drop_nulls().implode())
+        | pl.col("phone").is_in(shared.implode())
+        | pl.col("phone").is_in(planned["ph"].drop_nulls().implode())
+        | pl.col("ph").is_in(shared.implode())
+    )
+    return rows.filter(out)["row"]
+
+
+def passed_outcomes(rows: pl.DataFrame, message: str | None) -> pl.DataFrame:
+    """The report of passed rows: ``unchanged``, no code."""
+    return rows.select(
+        "row",
+        pl.lit(Status.UNCHANGED.value).alias("status"),
+        pl.lit(None, pl.String).alias("codes"),
+        "contact_id",
+        pl.lit(message, pl.String).alias("message"),
+    )
