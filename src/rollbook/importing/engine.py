@@ -28,7 +28,7 @@ from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext, row_message
-from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
+from rollbook.importing.normalise import CLEAR_MARK, NormalisedBatch, normalise_batch
 from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.prints import (
@@ -481,7 +481,7 @@ def _settle(
     read: _Read, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
 ) -> tuple[PreparedBatch, Passed | None]:
     """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
-    (``prints.demote``) put back among the rows to plan."""
+    (``prints.demote``) put back among the rows to plan, in row order."""
     prepared, passed = read.prepared, read.passed
     if passed is None:
         return prepared, passed
@@ -489,15 +489,27 @@ def _settle(
         out = demote(passed, prepared.frame, touched)
         if out.is_empty():
             break
-        keep = passed.rows.filter(~pl.col("row").is_in(out.implode()))
         whole = passed.batch
-        mask = ~whole.rows.is_in(keep["row"].implode())
-        planned = Batch(
-            whole.rows.filter(mask), whole.cells.filter(mask), whole.bad_rows, whole.blank_rows
-        )
-        prepared = prepare(normalise_batch(planned, mapping, settings), settings)
-        passed = Passed(keep, whole)
+        back = whole.rows.is_in(out.implode())
+        demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
+        prepared = _merged(prepared, prepare(normalise_batch(demoted, mapping, settings), settings))
+        passed = Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
     return prepared, passed
+
+
+def _merged(prepared: PreparedBatch, more: PreparedBatch) -> PreparedBatch:
+    """Two prepared parts of a batch as one, in row order (``i`` is the position)."""
+    nb = prepared.batch
+    frame = (
+        pl.concat([prepared.frame.drop("i"), more.frame.drop("i")], how="vertical_relaxed")
+        .sort("row")
+        .with_row_index("i")
+    )
+    rows = pl.concat([nb.frame, more.batch.frame], how="vertical_relaxed").sort("row")
+    return PreparedBatch(
+        frame.select(prepared.frame.columns),
+        NormalisedBatch(rows, nb.fields, nb.bad_rows, nb.blank_rows),
+    )
 
 
 def _found_or_changed(plan: BatchPlan) -> pl.Series:
