@@ -139,6 +139,44 @@ class _Read:
     prints: pl.DataFrame
 
 
+#: Batches read ahead that are planned together at most (when most of their rows are passed).
+MAX_JOINED = 4
+
+
+def _joined(reads: list[_Read]) -> _Read:
+    """Consecutive batches read ahead as one."""
+    if len(reads) == 1:
+        return reads[0]
+    first = reads[0].prepared
+    nb = NormalisedBatch(
+        pl.concat([r.prepared.batch.frame for r in reads], how="vertical_relaxed"),
+        first.batch.fields,
+        [bad for r in reads for bad in r.prepared.batch.bad_rows],
+        sum(r.prepared.batch.blank_rows for r in reads),
+    )
+    frame = pl.concat(
+        [r.prepared.frame.drop("i") for r in reads], how="vertical_relaxed"
+    ).with_row_index("i")
+    passed = [r.passed for r in reads if r.passed is not None]
+    joined = None
+    if passed:
+        raw = [p.batch for p in passed]
+        joined = Passed(
+            pl.concat([p.rows for p in passed]),
+            Batch(
+                pl.concat([b.rows for b in raw]),
+                pl.concat([b.cells for b in raw], how="vertical_relaxed"),
+                [],
+                0,
+            ),
+        )
+    return _Read(
+        PreparedBatch(frame.select(first.frame.columns), nb),
+        joined,
+        pl.concat([r.prints for r in reads]),
+    )
+
+
 class _Ahead:
     """Reads and normalises the file's batches in a thread of its own, a batch or two ahead of
     the batch being planned and written. Reading and normalising are Polars and Arrow work, and
@@ -182,6 +220,7 @@ class _Ahead:
         gate: _Gate | None,
     ) -> None:
         key = seed(settings, mapping)
+        pending: list[_Read] = []
         try:
             for batch in source.batches(rows):
                 prints = row_prints(batch, mapping, key)
@@ -194,8 +233,18 @@ class _Ahead:
                     )
                 prepared = prepare(normalise_batch(planned, mapping, settings), settings)
                 frame = pl.DataFrame([batch.rows.alias("row"), prints])
-                if not self._put(_Read(prepared, passed, frame)):
-                    return
+                pending.append(_Read(prepared, passed, frame))
+                # Where most rows are passed, a few batches' rows are planned together: a plan
+                # has a cost of its own, whatever its size.
+                if (
+                    len(pending) == MAX_JOINED
+                    or sum(len(r.prepared.batch) for r in pending) * 2 > rows
+                ):
+                    if not self._put(_joined(pending)):
+                        return
+                    pending = []
+            if pending and not self._put(_joined(pending)):
+                return
             self._put(self._DONE)
         except BaseException as error:  # handed to the reading side, which raises it
             self._put(error)
