@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import polars as pl
 import sqlalchemy as sa
@@ -38,7 +39,9 @@ from rollbook.model import UNSET_WORD, AccountSettings, Status
 from rollbook.store import bulk
 from rollbook.store.schema import contact_redirects, crm_id_aliases
 
-#: Raise when a rule changes what a row does: every print made before then stops matching.
+#: Raise when a change to the rules or the normalisers changes what a row does, between
+#: releases: every print made before then stops matching. (Each release does it anyway: the
+#: package's version is part of the key.)
 RULES_VERSION = 1
 
 #: The keys normalised for every row read ahead, to find the contact its print is checked by.
@@ -46,9 +49,22 @@ KEYS = frozenset({"crm_id", "id"})
 
 
 def seed(settings: AccountSettings, mapping: FileMapping) -> int:
-    """The hash's seed, from what a row's outcome depends on besides its cells. Polars' hash
-    is stable for one version (and across processes), so its version is part of the key."""
-    key = repr((RULES_VERSION, pl.__version__, settings, sorted(mapping.fields.items())))
+    """The hash's seed, from what a row's outcome depends on besides its cells: the account's
+    settings, the mapping, the rules (rollbook's version, ``RULES_VERSION``), and the libraries
+    whose results a row's values come from. Polars' hash is stable for one version (and
+    across processes); phonenumbers' metadata changes what a number normalises to, and
+    email-validator what an email does."""
+    key = repr(
+        (
+            RULES_VERSION,
+            version("rollbook"),
+            pl.__version__,
+            version("phonenumbers"),
+            version("email-validator"),
+            settings,
+            sorted(mapping.fields.items()),
+        )
+    )
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
 
