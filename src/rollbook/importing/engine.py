@@ -114,13 +114,16 @@ class _Gate:
 
     def __init__(self) -> None:
         self._open = threading.Event()
-        self.known = KnownPrints(pl.DataFrame(), pl.Series([], dtype=pl.Int64))
+        self.known = KnownPrints(pl.DataFrame())
         self.repeated = pl.Series([], dtype=pl.String)
 
     def open(self, known: KnownPrints, repeats: Repeats) -> None:
         self.known = known
         self.repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
         self._open.set()
+
+    def is_open(self) -> bool:
+        return self._open.is_set()
 
     def wait(self, stop: threading.Event) -> bool:
         while not self._open.wait(0.1):
@@ -138,6 +141,9 @@ class _Read:
     passed: Passed | None
     prints: pl.DataFrame
 
+
+#: Batches read while the first pass runs and the prints are read (each ~10 MB of cells).
+READ_WHILE_SHUT = 4
 
 #: Batches read ahead that are planned together at most (when most of their rows are passed).
 MAX_JOINED = 4
@@ -219,15 +225,11 @@ class _Ahead:
         rows: int,
         gate: _Gate | None,
     ) -> None:
-        key = seed(settings, mapping)
         pending: list[_Read] = []
         try:
-            for batch in source.batches(rows):
-                prints = row_prints(batch, mapping, key)
+            for batch, prints in self._printed(source, mapping, settings, rows, gate):
                 planned, passed = batch, None
                 if gate is not None:
-                    if not gate.wait(self._stop):
-                        return
                     planned, passed = split(
                         batch, prints, mapping, settings, gate.known, gate.repeated
                     )
@@ -248,6 +250,28 @@ class _Ahead:
             self._put(self._DONE)
         except BaseException as error:  # handed to the reading side, which raises it
             self._put(error)
+
+    def _printed(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: _Gate | None,
+    ) -> Iterator[tuple[Batch, pl.Series]]:
+        """The batches with their rows' prints, once the gate is open; while it is shut, the
+        first few are read meanwhile."""
+        key = seed(settings, mapping)
+        early: list[tuple[Batch, pl.Series]] = []
+        for batch in source.batches(rows):
+            early.append((batch, row_prints(batch, mapping, key)))
+            if gate is None or gate.is_open() or len(early) == READ_WHILE_SHUT:
+                if gate is not None and not gate.wait(self._stop):
+                    return
+                yield from early
+                early = []
+        if early and (gate is None or gate.wait(self._stop)):
+            yield from early
 
     def __iter__(self) -> Iterator[_Read]:
         try:

@@ -77,11 +77,10 @@ def row_prints(batch: Batch, mapping: FileMapping, key: int) -> pl.Series:
 
 @dataclass
 class KnownPrints:
-    """The account's contacts that have a print (id, crm_id, phone, print), and the contacts a
-    merged CRM ID or id leads to."""
+    """The account's contacts that have a print and a CRM ID — id, crm_id, phone, print —
+    sorted by print; the contacts a merged CRM ID or id leads to are left out."""
 
     prints: pl.DataFrame
-    linked: pl.Series
 
     @classmethod
     def read(cls, conn: Connection, account_id: int) -> KnownPrints:
@@ -92,9 +91,27 @@ class KnownPrints:
                 sa.select(table.c.contact_id).where(table.c.account_id == account_id).distinct()
             )
         ]
-        return cls(
-            bulk.contact_prints(conn, account_id),
-            pl.Series("id", linked, dtype=pl.Int64),
+        found = bulk.contact_prints(conn, account_id)
+        if linked:
+            found = found.filter(~pl.col("id").is_in(linked))
+        return cls(found.sort("print"))
+
+    def find(self, crm: pl.Series, prints: pl.Series) -> pl.DataFrame:
+        """For each (CRM ID, print): the contact (``contact_id``, ``phone``) with both, or
+        nulls. Sorted by print, the known prints are searched rather than joined: a join
+        would hash all of them for every batch."""
+        known = self.prints
+        if known.is_empty():
+            return pl.DataFrame(
+                {"contact_id": [None] * crm.len(), "phone": [None] * crm.len()},
+                schema={"contact_id": pl.Int64, "phone": pl.String},
+            )
+        at = known["print"].search_sorted(prints, side="left").clip(0, known.height - 1)
+        found = known.select(pl.all().gather(at))
+        hit = (found["print"] == prints) & (found["crm_id"] == crm)
+        return found.select(
+            pl.when(hit).then(pl.col("id")).alias("contact_id"),
+            pl.when(hit).then(pl.col("phone")).alias("phone"),
         )
 
 
@@ -148,12 +165,9 @@ def split(
             & pl.col("crm").is_not_null()
             & ~pl.col("crm").is_in(repeated_crm_ids.implode())
         )
-        .join(
-            known.prints.rename({"id": "contact_id"}),
-            left_on=["crm", "print"],
-            right_on=["crm_id", "print"],
-        )
-        .filter(~pl.col("contact_id").is_in(known.linked.implode()))
+    )
+    rows = pl.concat([rows, known.find(rows["crm"], rows["print"])], how="horizontal").filter(
+        pl.col("contact_id").is_not_null()
     )
     if rows.is_empty():
         return batch, Passed.none(batch)
