@@ -1,10 +1,13 @@
 """One import, start to finish, inside the caller's transaction:
 ``read → map → normalise → plan → apply → report``, a batch at a time.
 
+A re-import passes the rows whose import print matches their contact's (``prints.py``): they
+are reported ``unchanged`` without being normalised, looked up or planned (``ahead.py``).
+
 Memory stays bounded by the batch size and a few integers per row: rows are read, planned,
 written and reported batch by batch. What is kept across batches is the flag index (hashes of
-the account's keys, see ``flags.py``), the counts, and per row that found its contact its id and
-phones (for the changed-numbers report and the import's label).
+the account's keys, see ``flags.py``), the account's prints, the counts, and per row that found
+its contact its id and phones (for the changed-numbers report and the import's label).
 """
 
 from __future__ import annotations
@@ -22,25 +25,18 @@ from typing import Any, TypeVar
 import polars as pl
 from sqlalchemy.engine import Connection
 
+from rollbook.importing.ahead import Ahead, Gate, settle
 from rollbook.importing.apply import ImportContext, apply_plan
 from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext, row_message
-from rollbook.importing.normalise import CLEAR_MARK, NormalisedBatch, normalise_batch
+from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
-from rollbook.importing.prepare import PreparedBatch, prepare
-from rollbook.importing.prints import (
-    KnownPrints,
-    Passed,
-    demote,
-    passed_outcomes,
-    row_prints,
-    seed,
-    split,
-)
-from rollbook.importing.read import Batch, SourceFile
+from rollbook.importing.prepare import PreparedBatch
+from rollbook.importing.prints import KnownPrints, add_passed, found_or_changed, to_keep
+from rollbook.importing.read import SourceFile
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.worker import DbWorker
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
@@ -106,188 +102,6 @@ def find_repeats(
             for v, rows in twice.group_by("value").agg(pl.col("row").sort().head(6)).iter_rows()
         }
     return Repeats(repeated["crm_id"], repeated["id"]), total
-
-
-class _Gate:
-    """What splitting the batches read ahead waits for: the account's prints, and the CRM IDs
-    the file repeats (known after the first pass)."""
-
-    def __init__(self) -> None:
-        self._open = threading.Event()
-        self.known = KnownPrints(pl.DataFrame())
-        self.repeated = pl.Series([], dtype=pl.String)
-
-    def open(self, known: KnownPrints, repeats: Repeats) -> None:
-        self.known = known
-        self.repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
-        self._open.set()
-
-    def is_open(self) -> bool:
-        return self._open.is_set()
-
-    def wait(self, stop: threading.Event) -> bool:
-        while not self._open.wait(0.1):
-            if stop.is_set():
-                return False
-        return True
-
-
-@dataclass
-class _Read:
-    """A batch read ahead: the rows to plan, prepared; the rows whose print matched; and every
-    row's print (row, print)."""
-
-    prepared: PreparedBatch
-    passed: Passed | None
-    prints: pl.DataFrame
-
-
-#: Batches read while the first pass runs and the prints are read (each ~10 MB of cells).
-READ_WHILE_SHUT = 4
-
-#: Batches read ahead that are planned together at most (when most of their rows are passed).
-MAX_JOINED = 4
-
-
-def _joined(reads: list[_Read]) -> _Read:
-    """Consecutive batches read ahead as one."""
-    if len(reads) == 1:
-        return reads[0]
-    first = reads[0].prepared
-    nb = NormalisedBatch(
-        pl.concat([r.prepared.batch.frame for r in reads], how="vertical_relaxed"),
-        first.batch.fields,
-        [bad for r in reads for bad in r.prepared.batch.bad_rows],
-        sum(r.prepared.batch.blank_rows for r in reads),
-    )
-    frame = pl.concat(
-        [r.prepared.frame.drop("i") for r in reads], how="vertical_relaxed"
-    ).with_row_index("i")
-    passed = [r.passed for r in reads if r.passed is not None]
-    joined = None
-    if passed:
-        raw = [p.batch for p in passed]
-        joined = Passed(
-            pl.concat([p.rows for p in passed]),
-            Batch(
-                pl.concat([b.rows for b in raw]),
-                pl.concat([b.cells for b in raw], how="vertical_relaxed"),
-                [],
-                0,
-            ),
-        )
-    return _Read(
-        PreparedBatch(frame.select(first.frame.columns), nb),
-        joined,
-        pl.concat([r.prints for r in reads]),
-    )
-
-
-class _Ahead:
-    """Reads and normalises the file's batches in a thread of its own, a batch or two ahead of
-    the batch being planned and written. Reading and normalising are Polars and Arrow work, and
-    SQLite lets go of the interpreter while it writes, so the two overlap on two cores.
-
-    With a ``gate`` (the account has import prints), the rows whose print matches their
-    contact's are set aside before they are normalised (prints.py)."""
-
-    _DONE = object()
-
-    def __init__(
-        self,
-        source: SourceFile,
-        mapping: FileMapping,
-        settings: AccountSettings,
-        rows: int,
-        gate: _Gate | None,
-    ) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._work, args=(source, mapping, settings, rows, gate), daemon=True
-        )
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(
-        self,
-        source: SourceFile,
-        mapping: FileMapping,
-        settings: AccountSettings,
-        rows: int,
-        gate: _Gate | None,
-    ) -> None:
-        pending: list[_Read] = []
-        try:
-            for batch, prints in self._printed(source, mapping, settings, rows, gate):
-                planned, passed = batch, None
-                if gate is not None:
-                    planned, passed = split(
-                        batch, prints, mapping, settings, gate.known, gate.repeated
-                    )
-                prepared = prepare(normalise_batch(planned, mapping, settings), settings)
-                frame = pl.DataFrame([batch.rows.alias("row"), prints])
-                pending.append(_Read(prepared, passed, frame))
-                # Where most rows are passed, a few batches' rows are planned together: a plan
-                # has a cost of its own, whatever its size.
-                if (
-                    len(pending) == MAX_JOINED
-                    or sum(len(r.prepared.batch) for r in pending) * 2 > rows
-                ):
-                    if not self._put(_joined(pending)):
-                        return
-                    pending = []
-            if pending and not self._put(_joined(pending)):
-                return
-            self._put(self._DONE)
-        except BaseException as error:  # handed to the reading side, which raises it
-            self._put(error)
-
-    def _printed(
-        self,
-        source: SourceFile,
-        mapping: FileMapping,
-        settings: AccountSettings,
-        rows: int,
-        gate: _Gate | None,
-    ) -> Iterator[tuple[Batch, pl.Series]]:
-        """The batches with their rows' prints, once the gate is open; while it is shut, the
-        first few are read meanwhile."""
-        key = seed(settings, mapping)
-        early: list[tuple[Batch, pl.Series]] = []
-        for batch in source.batches(rows):
-            early.append((batch, row_prints(batch, mapping, key)))
-            if gate is None or gate.is_open() or len(early) == READ_WHILE_SHUT:
-                if gate is not None and not gate.wait(self._stop):
-                    return
-                yield from early
-                early = []
-        if early and (gate is None or gate.wait(self._stop)):
-            yield from early
-
-    def __iter__(self) -> Iterator[_Read]:
-        try:
-            while True:
-                item = self._queue.get()
-                if item is self._DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass
@@ -422,7 +236,7 @@ def run_import(
     with ExitStack() as cleanup:  # closed in reverse: the flags, the worker, the reader, ids
         # A re-import into an account whose contacts carry import prints passes the rows that
         # match them (prints.py): the batches read ahead wait for the prints and the first pass.
-        gate = _Gate() if store_accounts.has_prints(conn, settings.account_id) else None
+        gate = Gate() if store_accounts.has_prints(conn, settings.account_id) else None
         empty = not store_accounts.has_contacts(conn, settings.account_id)
         new_ids = ContactIds(conn, block=min(batch_rows, 1000))
         cleanup.callback(new_ids.close)
@@ -430,7 +244,7 @@ def run_import(
         # read by each on its own; a workbook's sheet loads whole, so it is not read twice at
         # once).
         overlap = source.format.kind != "xlsx"
-        ahead = _Ahead(source, mapping, settings, batch_rows, gate) if overlap else None
+        ahead = Ahead(source, mapping, settings, batch_rows, gate) if overlap else None
         if ahead is not None:
             cleanup.callback(ahead.close)
         # From here all database work runs in order on the worker (see worker.py), so that
@@ -443,7 +257,7 @@ def run_import(
         if gate is not None and known_read is not None:
             gate.open(known_read.result(), repeats)
         if ahead is None:
-            ahead = _Ahead(source, mapping, settings, batch_rows, gate)
+            ahead = Ahead(source, mapping, settings, batch_rows, gate)
             cleanup.callback(ahead.close)
         known = gate.known if gate is not None else None
         messages = MessageContext(
@@ -474,7 +288,7 @@ def run_import(
                 if upcoming is not None
                 else None
             )
-            prepared, passed = _settle(read, touched, mapping, settings)
+            prepared, passed = settle(read, touched, mapping, settings)
             nb = prepared.batch
             plan = plan_batch(
                 db,
@@ -488,10 +302,10 @@ def run_import(
                 after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
             if known is not None:
-                touched = pl.concat([touched, _found_or_changed(plan)])
-            prints = _prints_to_keep(plan, read.prints, known)
+                touched = pl.concat([touched, found_or_changed(plan)])
+            prints = to_keep(plan, read.prints, known)
             if passed is not None and passed.rows.height:
-                _add_passed(plan, passed.rows, unchanged)
+                add_passed(plan, passed.rows, unchanged)
                 passed_rows += passed.rows.height
             flags.before_writes(plan)
             db.submit(apply_plan, ctx, plan)
@@ -499,7 +313,7 @@ def run_import(
             flags.add(plan, seq)
             prefetched = upcoming_read
             if prefetched is not None:
-                prefetched.after(_touched(plan))
+                prefetched.after(plan.touched())
             memory.remember(plan.changed_keys)
             found.append(
                 plan.file_phones.select(
@@ -548,112 +362,6 @@ def _read_ahead(
     """The read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
     crm = upcoming.frame["crm"].drop_nulls()
     return Prefetch(db, settings, crm.filter(~crm.is_in(list(repeats.crm_rows))).to_list())
-
-
-def _settle(
-    read: _Read, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
-) -> tuple[PreparedBatch, Passed | None]:
-    """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
-    (``prints.demote``) put back among the rows to plan, in row order."""
-    prepared, passed = read.prepared, read.passed
-    if passed is None:
-        return prepared, passed
-    while passed.rows.height:
-        out = demote(passed, prepared.frame, touched)
-        if out.is_empty():
-            break
-        whole = passed.batch
-        back = whole.rows.is_in(out.implode())
-        demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
-        prepared = _merged(prepared, prepare(normalise_batch(demoted, mapping, settings), settings))
-        passed = Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
-    return prepared, passed
-
-
-def _merged(prepared: PreparedBatch, more: PreparedBatch) -> PreparedBatch:
-    """Two prepared parts of a batch as one, in row order (``i`` is the position)."""
-    nb = prepared.batch
-    frame = (
-        pl.concat([prepared.frame.drop("i"), more.frame.drop("i")], how="vertical_relaxed")
-        .sort("row")
-        .with_row_index("i")
-    )
-    rows = pl.concat([nb.frame, more.batch.frame], how="vertical_relaxed").sort("row")
-    return PreparedBatch(
-        frame.select(prepared.frame.columns),
-        NormalisedBatch(rows, nb.fields, nb.bad_rows, nb.blank_rows),
-    )
-
-
-def _found_or_changed(plan: BatchPlan) -> pl.Series:
-    """The existing contacts a plan's rows found, or that it changes."""
-    return pl.concat(
-        [
-            plan.outcomes["contact_id"].drop_nulls(),
-            _touched(plan),
-            pl.Series("id", [cid for cid, _, _ in plan.former_phones], dtype=pl.Int64),
-            pl.Series("id", [i for ids in plan.moving.values() for i in ids], dtype=pl.Int64),
-        ]
-    ).alias("id")
-
-
-def _prints_to_keep(
-    plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None
-) -> pl.DataFrame:
-    """The prints (prints.py) of the plan's rows decided in columns with no code: new contacts
-    get theirs in ``plan.created``; the others are returned (id, print) where they differ from
-    the contact's, or the batch's writes empty it."""
-    clean = (
-        plan.outcomes.filter(
-            pl.col("codes").is_null()
-            & pl.col("contact_id").is_not_null()
-            & pl.col("status").is_in([Status.CREATED.value, Status.UPDATED.value, UNCHANGED])
-            & ~pl.col("row").is_in(plan.one_by_one.implode())
-        )
-        .select("row", "status", pl.col("contact_id").alias("id"))
-        .join(prints, on="row")
-    )
-    plan.created = plan.created.join(
-        clean.filter(pl.col("status") == Status.CREATED.value).select(
-            pl.col("row").alias("created_row"), pl.col("print").alias("import_print")
-        ),
-        on="created_row",
-        how="left",
-    )
-    existing = clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
-    if known is None or existing.is_empty():
-        return existing
-    written = _touched(plan).implode()
-    return (
-        existing.join(known.prints.select("id", pl.col("print").alias("had")), on="id", how="left")
-        .filter(~pl.col("had").eq_missing(pl.col("print")) | pl.col("id").is_in(written))
-        .select("id", "print")
-    )
-
-
-def _add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
-    """The passed rows join the plan's report, its label and its changed-numbers rows."""
-    plan.outcomes = pl.concat([plan.outcomes, passed_outcomes(passed, message)]).sort("row")
-    plan.labelled = pl.concat([plan.labelled, passed["contact_id"]])
-    plan.file_phones = pl.concat(
-        [
-            plan.file_phones,
-            passed.filter(pl.col("ph").is_not_null()).select(
-                "row", "contact_id", pl.col("ph").alias("phone"), pl.col("phone").alias("start")
-            ),
-        ]
-    )
-
-
-UNCHANGED = Status.UNCHANGED.value
-
-
-def _touched(plan: BatchPlan) -> pl.Series:
-    """The contacts a plan creates or changes (values or bases)."""
-    dropped = pl.Series("id", [cid for cid, _ in plan.dropped_bases], dtype=pl.Int64)
-    return pl.concat(
-        [plan.created["id"].cast(pl.Int64), plan.updated["id"].cast(pl.Int64), dropped]
-    )
 
 
 def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:

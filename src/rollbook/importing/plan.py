@@ -97,6 +97,13 @@ class BatchPlan:
     #: The rows decided one by one (they touch another row of the batch).
     one_by_one: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.Int64))
 
+    def touched(self) -> pl.Series:
+        """The contacts the plan creates or changes (values or bases)."""
+        dropped = pl.Series("id", [cid for cid, _ in self.dropped_bases], dtype=pl.Int64)
+        return pl.concat(
+            [self.created["id"].cast(pl.Int64), self.updated["id"].cast(pl.Int64), dropped]
+        )
+
 
 #: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
 #: file, or a cell did not normalise.

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from rollbook.fields import clean_series
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.normalise import invalid_column, normalise_batch
+from rollbook.importing.plan import BatchPlan
 from rollbook.importing.read import Batch
 from rollbook.model import UNSET_WORD, AccountSettings, Status
 from rollbook.store import bulk
@@ -43,6 +44,9 @@ from rollbook.store.schema import contact_redirects, crm_id_aliases
 #: releases: every print made before then stops matching. (Each release does it anyway: the
 #: package's version is part of the key.)
 RULES_VERSION = 1
+
+#: The outcomes that leave a print (with no code).
+KEPT = (Status.CREATED, Status.UPDATED, Status.UNCHANGED)
 
 #: The keys normalised for every row read ahead, to find the contact its print is checked by.
 KEYS = frozenset({"crm_id", "id"})
@@ -209,4 +213,64 @@ def passed_outcomes(rows: pl.DataFrame, message: str | None) -> pl.DataFrame:
         pl.lit(None, pl.String).alias("codes"),
         "contact_id",
         pl.lit(message, pl.String).alias("message"),
+    )
+
+
+def found_or_changed(plan: BatchPlan) -> pl.Series:
+    """The existing contacts a plan's rows found, or that it changes."""
+    return pl.concat(
+        [
+            plan.outcomes["contact_id"].drop_nulls(),
+            plan.touched(),
+            pl.Series("id", [cid for cid, _, _ in plan.former_phones], dtype=pl.Int64),
+            pl.Series("id", [i for ids in plan.moving.values() for i in ids], dtype=pl.Int64),
+        ]
+    ).alias("id")
+
+
+def to_keep(plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None) -> pl.DataFrame:
+    """The prints of the plan's rows decided in columns with no code: new contacts
+    get theirs in ``plan.created``; the others are returned (id, print) where they differ from
+    the contact's, or the batch's writes empty it."""
+    clean = (
+        plan.outcomes.filter(
+            pl.col("codes").is_null()
+            & pl.col("contact_id").is_not_null()
+            & pl.col("status").is_in(
+                [Status.CREATED.value, Status.UPDATED.value, Status.UNCHANGED.value]
+            )
+            & ~pl.col("row").is_in(plan.one_by_one.implode())
+        )
+        .select("row", "status", pl.col("contact_id").alias("id"))
+        .join(prints, on="row")
+    )
+    plan.created = plan.created.join(
+        clean.filter(pl.col("status") == Status.CREATED.value).select(
+            pl.col("row").alias("created_row"), pl.col("print").alias("import_print")
+        ),
+        on="created_row",
+        how="left",
+    )
+    existing = clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
+    if known is None or existing.is_empty():
+        return existing
+    written = plan.touched().implode()
+    return (
+        existing.join(known.prints.select("id", pl.col("print").alias("had")), on="id", how="left")
+        .filter(~pl.col("had").eq_missing(pl.col("print")) | pl.col("id").is_in(written))
+        .select("id", "print")
+    )
+
+
+def add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
+    """The passed rows join the plan's report, its label and its changed-numbers rows."""
+    plan.outcomes = pl.concat([plan.outcomes, passed_outcomes(passed, message)]).sort("row")
+    plan.labelled = pl.concat([plan.labelled, passed["contact_id"]])
+    plan.file_phones = pl.concat(
+        [
+            plan.file_phones,
+            passed.filter(pl.col("ph").is_not_null()).select(
+                "row", "contact_id", pl.col("ph").alias("phone"), pl.col("phone").alias("start")
+            ),
+        ]
     )

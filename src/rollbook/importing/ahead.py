@@ -1,0 +1,243 @@
+"""Reading ahead: the file's batches read, normalised and prepared on a thread of their own, a
+batch or two ahead of the batch being planned and written (``engine.run_import``). Reading and
+normalising are Polars and Arrow work, and SQLite lets go of the interpreter while it writes, so
+the two overlap on two cores.
+
+In an account whose contacts carry import prints (``prints.py``), each batch's rows whose print
+matches are set aside before they are normalised, and where most rows are, a few batches' other
+rows are handed on together; ``settle`` puts back among the rows to plan the set-aside rows that
+an earlier batch or another row reaches.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from rollbook.importing.mapping import FileMapping
+from rollbook.importing.normalise import NormalisedBatch, normalise_batch
+from rollbook.importing.plan import Repeats
+from rollbook.importing.prepare import PreparedBatch, prepare
+from rollbook.importing.prints import KnownPrints, Passed, demote, row_prints, seed, split
+from rollbook.importing.read import Batch, SourceFile
+from rollbook.model import AccountSettings
+
+
+class Gate:
+    """What splitting the batches read ahead waits for: the account's prints, and the CRM IDs
+    the file repeats (known after the first pass)."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self.known = KnownPrints(pl.DataFrame())
+        self.repeated = pl.Series([], dtype=pl.String)
+
+    def open(self, known: KnownPrints, repeats: Repeats) -> None:
+        self.known = known
+        self.repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
+        self._open.set()
+
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def wait(self, stop: threading.Event) -> bool:
+        while not self._open.wait(0.1):
+            if stop.is_set():
+                return False
+        return True
+
+
+@dataclass
+class ReadBatch:
+    """A batch read ahead: the rows to plan, prepared; the rows whose print matched; and every
+    row's print (row, print)."""
+
+    prepared: PreparedBatch
+    passed: Passed | None
+    prints: pl.DataFrame
+
+
+#: Batches read while the first pass runs and the prints are read (each ~10 MB of cells).
+READ_WHILE_SHUT = 4
+
+#: Batches read ahead that are planned together at most (when most of their rows are passed).
+MAX_JOINED = 4
+
+
+def _joined(reads: list[ReadBatch]) -> ReadBatch:
+    """Consecutive batches read ahead as one."""
+    if len(reads) == 1:
+        return reads[0]
+    first = reads[0].prepared
+    nb = NormalisedBatch(
+        pl.concat([r.prepared.batch.frame for r in reads], how="vertical_relaxed"),
+        first.batch.fields,
+        [bad for r in reads for bad in r.prepared.batch.bad_rows],
+        sum(r.prepared.batch.blank_rows for r in reads),
+    )
+    frame = pl.concat(
+        [r.prepared.frame.drop("i") for r in reads], how="vertical_relaxed"
+    ).with_row_index("i")
+    passed = [r.passed for r in reads if r.passed is not None]
+    joined = None
+    if passed:
+        raw = [p.batch for p in passed]
+        joined = Passed(
+            pl.concat([p.rows for p in passed]),
+            Batch(
+                pl.concat([b.rows for b in raw]),
+                pl.concat([b.cells for b in raw], how="vertical_relaxed"),
+                [],
+                0,
+            ),
+        )
+    return ReadBatch(
+        PreparedBatch(frame.select(first.frame.columns), nb),
+        joined,
+        pl.concat([r.prints for r in reads]),
+    )
+
+
+class Ahead:
+    """Reads, normalises and prepares the file's batches on a thread of its own.
+
+    With a ``gate`` (the account has import prints), the rows whose print matches their
+    contact's are set aside before they are normalised (prints.py)."""
+
+    _DONE = object()
+
+    def __init__(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: Gate | None,
+    ) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._work, args=(source, mapping, settings, rows, gate), daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: Gate | None,
+    ) -> None:
+        pending: list[ReadBatch] = []
+        try:
+            for batch, prints in self._printed(source, mapping, settings, rows, gate):
+                planned, passed = batch, None
+                if gate is not None:
+                    planned, passed = split(
+                        batch, prints, mapping, settings, gate.known, gate.repeated
+                    )
+                prepared = prepare(normalise_batch(planned, mapping, settings), settings)
+                frame = pl.DataFrame([batch.rows.alias("row"), prints])
+                pending.append(ReadBatch(prepared, passed, frame))
+                # Where most rows are passed, a few batches' rows are planned together: a plan
+                # has a cost of its own, whatever its size.
+                if (
+                    len(pending) == MAX_JOINED
+                    or sum(len(r.prepared.batch) for r in pending) * 2 > rows
+                ):
+                    if not self._put(_joined(pending)):
+                        return
+                    pending = []
+            if pending and not self._put(_joined(pending)):
+                return
+            self._put(self._DONE)
+        except BaseException as error:  # handed to the reading side, which raises it
+            self._put(error)
+
+    def _printed(
+        self,
+        source: SourceFile,
+        mapping: FileMapping,
+        settings: AccountSettings,
+        rows: int,
+        gate: Gate | None,
+    ) -> Iterator[tuple[Batch, pl.Series]]:
+        """The batches with their rows' prints, once the gate is open; while it is shut, the
+        first few are read meanwhile."""
+        key = seed(settings, mapping)
+        early: list[tuple[Batch, pl.Series]] = []
+        for batch in source.batches(rows):
+            early.append((batch, row_prints(batch, mapping, key)))
+            if gate is None or gate.is_open() or len(early) == READ_WHILE_SHUT:
+                if gate is not None and not gate.wait(self._stop):
+                    return
+                yield from early
+                early = []
+        if early and (gate is None or gate.wait(self._stop)):
+            yield from early
+
+    def __iter__(self) -> Iterator[ReadBatch]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def settle(
+    read: ReadBatch, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
+) -> tuple[PreparedBatch, Passed | None]:
+    """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
+    (``prints.demote``) put back among the rows to plan, in row order."""
+    prepared, passed = read.prepared, read.passed
+    if passed is None:
+        return prepared, passed
+    while passed.rows.height:
+        out = demote(passed, prepared.frame, touched)
+        if out.is_empty():
+            break
+        whole = passed.batch
+        back = whole.rows.is_in(out.implode())
+        demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
+        prepared = _merged(prepared, prepare(normalise_batch(demoted, mapping, settings), settings))
+        passed = Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
+    return prepared, passed
+
+
+def _merged(prepared: PreparedBatch, more: PreparedBatch) -> PreparedBatch:
+    """Two prepared parts of a batch as one, in row order (``i`` is the position)."""
+    nb = prepared.batch
+    frame = (
+        pl.concat([prepared.frame.drop("i"), more.frame.drop("i")], how="vertical_relaxed")
+        .sort("row")
+        .with_row_index("i")
+    )
+    rows = pl.concat([nb.frame, more.batch.frame], how="vertical_relaxed").sort("row")
+    return PreparedBatch(
+        frame.select(prepared.frame.columns),
+        NormalisedBatch(rows, nb.fields, nb.bad_rows, nb.blank_rows),
+    )
