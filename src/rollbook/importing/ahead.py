@@ -119,11 +119,11 @@ class Ahead:
         rows: int,
         gate: Gate | None,
     ) -> None:
+        self.source, self.mapping, self.settings = source, mapping, settings
+        self.rows, self.gate = rows, gate
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._work, args=(source, mapping, settings, rows, gate), daemon=True
-        )
+        self._thread = threading.Thread(target=self._work, daemon=True)
         self._thread.start()
 
     def _put(self, item: Any) -> bool:
@@ -135,17 +135,11 @@ class Ahead:
                 continue
         return False
 
-    def _work(
-        self,
-        source: SourceFile,
-        mapping: FileMapping,
-        settings: AccountSettings,
-        rows: int,
-        gate: Gate | None,
-    ) -> None:
+    def _work(self) -> None:
+        mapping, settings, gate = self.mapping, self.settings, self.gate
         pending: list[ReadBatch] = []
         try:
-            for batch, prints in self._printed(source, mapping, settings, rows, gate):
+            for batch, prints in self._printed():
                 planned, passed = batch, None
                 if gate is not None:
                     planned, passed = split(
@@ -158,7 +152,7 @@ class Ahead:
                 # has a cost of its own, whatever its size.
                 if (
                     len(pending) == MAX_JOINED
-                    or sum(len(r.prepared.batch) for r in pending) * 2 > rows
+                    or sum(len(r.prepared.batch) for r in pending) * 2 > self.rows
                 ):
                     if not self._put(_joined(pending)):
                         return
@@ -169,20 +163,14 @@ class Ahead:
         except BaseException as error:  # handed to the reading side, which raises it
             self._put(error)
 
-    def _printed(
-        self,
-        source: SourceFile,
-        mapping: FileMapping,
-        settings: AccountSettings,
-        rows: int,
-        gate: Gate | None,
-    ) -> Iterator[tuple[Batch, pl.Series]]:
+    def _printed(self) -> Iterator[tuple[Batch, pl.Series]]:
         """The batches with their rows' prints, once the gate is open; while it is shut, the
         first few are read meanwhile."""
-        key = seed(settings, mapping)
+        gate = self.gate
+        key = seed(self.settings, self.mapping)
         early: list[tuple[Batch, pl.Series]] = []
-        for batch in source.batches(rows):
-            early.append((batch, row_prints(batch, mapping, key)))
+        for batch in self.source.batches(self.rows):
+            early.append((batch, row_prints(batch, self.mapping, key)))
             if gate is None or gate.is_open() or len(early) == READ_WHILE_SHUT:
                 if gate is not None and not gate.wait(self._stop):
                     return
