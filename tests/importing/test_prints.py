@@ -33,11 +33,21 @@ def test_the_seed_is_keyed_by_what_an_outcome_depends_on(monkeypatch: pytest.Mon
     seed = prints.seed(SETTINGS, MAPPING)
     assert prints.seed(SETTINGS, MAPPING) == seed
     other_region = AccountSettings(1, "acme", "GB", FIELDS)
-    swapped = FileMapping((Column(0, "ID", "phone", "exact"), Column(1, "Cell", "crm_id", "exact")))
+    fewer = FileMapping((Column(0, "ID", "crm_id", "exact"), Column(1, "Cell", None)))
     assert prints.seed(other_region, MAPPING) != seed
-    assert prints.seed(SETTINGS, swapped) != seed
+    assert prints.seed(SETTINGS, fewer) != seed
     monkeypatch.setattr(prints, "RULES_VERSION", prints.RULES_VERSION + 1)
     assert prints.seed(SETTINGS, MAPPING) != seed
+
+
+def test_a_print_does_not_depend_on_where_the_columns_are() -> None:
+    """Exports reorder their columns: the cells are hashed field by field."""
+    moved = FileMapping((Column(0, "Cell", "phone", "exact"), Column(1, "ID", "crm_id", "exact")))
+    cells = BATCH.cells.select(pl.col("1").alias("0"), pl.col("0").alias("1"))
+    reordered = Batch(BATCH.rows, cells, [], 0)
+    key = prints.seed(SETTINGS, MAPPING)
+    assert prints.seed(SETTINGS, moved) == key
+    assert prints.row_prints(reordered, moved, key).equals(prints.row_prints(BATCH, MAPPING, key))
 
 
 def test_a_print_is_the_same_in_another_process() -> None:

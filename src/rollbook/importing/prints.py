@@ -2,11 +2,11 @@
 
 Institutions send their whole population every night, and most rows are the rows they sent the
 night before. A row's *print* is a 64-bit hash of its mapped cells, keyed by everything else its
-outcome depends on — the mapping, the account's fields and region, the rules' version. When a
-row is decided in columns (it touches no other row of its batch) and ends ``created``,
-``updated`` or ``unchanged`` with no code, its print is kept on the contact
-(``contacts.import_print``). Triggers empty a print the moment anything else changes the
-contact or its bases (migration 0004), so a print vouches for the contact exactly as stored.
+outcome depends on — which fields the file maps, the account's fields and region, the rules'
+version. When a row is decided in columns (it touches no other row of its batch) and ends
+``created``, ``updated`` or ``unchanged`` with no code, its print is kept on the contact
+(``contacts.import_print``). Triggers empty a print the moment anything else changes the contact
+or its bases (migration 0004), so a print vouches for the contact exactly as stored.
 
 Applying a row whose cells and rules are those that left the contact as it is changes nothing,
 so a later row with the same print, for that contact, is ``unchanged`` — provided nothing in the
@@ -66,7 +66,7 @@ def seed(settings: AccountSettings, mapping: FileMapping) -> int:
             version("phonenumbers"),
             version("email-validator"),
             settings,
-            sorted(mapping.fields.items()),
+            sorted(mapping.fields),  # which fields; not where their columns are
         )
     )
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
@@ -236,9 +236,7 @@ def to_keep(plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None) ->
         plan.outcomes.filter(
             pl.col("codes").is_null()
             & pl.col("contact_id").is_not_null()
-            & pl.col("status").is_in(
-                [Status.CREATED.value, Status.UPDATED.value, Status.UNCHANGED.value]
-            )
+            & pl.col("status").is_in([s.value for s in KEPT])
             & ~pl.col("row").is_in(plan.one_by_one.implode())
         )
         .select("row", "status", pl.col("contact_id").alias("id"))
