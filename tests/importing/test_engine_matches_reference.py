@@ -484,15 +484,16 @@ def test_a_row_is_planned_when_a_row_before_changed_its_contact(
     store: Store, batch_rows: int
 ) -> None:
     """By the contact's platform id, or by a CRM ID merged into it (an alias): nothing the
-    passed row's own keys would show."""
+    passed row's own keys would show. (No phones: the rows put back must be found by their CRM
+    ID, which was not read ahead for them.)"""
     contacts = [
         _contact(1, crm_id="A1", first_name="Ann", phone=PHONES[0]),
         _contact(2, crm_id="A2", first_name="Bob", phone=PHONES[1]),
     ]
-    headers = ["Id", "CRM", "First", "Phone"]
-    night = [["", "A1", "Ann", PHONES_RAW[0]], ["", "A2", "Bob", PHONES_RAW[1]]]
+    headers = ["Id", "CRM", "First"]
+    night = [["", "A1", "Ann"], ["", "A2", "Bob"]]
     state = State(contacts, aliases={"A9": 2})
     check_against_reference(store, state, headers, night, batch_rows)
-    rows = [["1", "", "Cy", ""], ["", "A9", "Cy", ""], *night]
+    rows = [["1", "", "Cy"], ["", "A9", "Cy"], *night]
     result = import_as_reference(store, state, headers, rows, batch_rows)
     assert result.passed == 0
