@@ -240,18 +240,17 @@ def _whole_account(
     columns: dict[str, str],
     schema: dict[str, Any],
     params: dict[str, Any],
-    where: str = "1 = 1",
 ) -> pl.DataFrame:
-    """``columns`` (name → SQL expression, ``schema``'s names and types) of the account's
-    contacts that satisfy ``where``, read a whole account at a time."""
+    """``columns`` (name → SQL expression, ``schema``'s names and types) of every contact of the
+    account."""
     cur = _driver(conn).cursor()
     if not _pg(conn):
-        packed = _packed_account(cur, account_id, columns, schema, params, where)
+        packed = _packed_account(cur, account_id, columns, schema, params)
         if packed is not None:
             return packed
     mark = "%(account)s" if _pg(conn) else ":account"
     cur.execute(
-        f"SELECT {', '.join(columns.values())} FROM contacts WHERE account_id = {mark} AND {where}",
+        f"SELECT {', '.join(columns.values())} FROM contacts WHERE account_id = {mark}",
         {**params, "account": account_id},
     )
     parts = [pl.DataFrame(schema=schema)]
@@ -271,7 +270,6 @@ def _packed_account(
     columns: dict[str, str],
     schema: dict[str, Any],
     params: dict[str, Any],
-    where: str,
 ) -> pl.DataFrame | None:
     """SQLite: ``_whole_account`` as packed columns (see ``_packed_columns``), or ``None``.
 
@@ -298,7 +296,7 @@ def _packed_account(
         part = _packed_columns(
             cur,
             columns,
-            f"{rows} AND {where}",
+            rows,
             {**params, "account": account_id, "start": start, "end": end},
         )
         if part is None:
