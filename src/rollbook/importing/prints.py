@@ -15,8 +15,8 @@ normalised, looked up or planned) only if:
 
 * its CRM ID finds the contact whose print it matches, is not repeated in the file, and the
   row has no platform id;
-* no other row of its batch names the contact's phone or its own, or the contact's id; no CRM
-  ID merged into the contact (an alias) and no merged id (a redirect) leads to it;
+* no other row of its batch names the contact's phone or id; no CRM ID merged into the contact
+  (an alias) and no merged id (a redirect) leads to it;
 * no earlier batch of the import changed or even found the contact.
 
 A row that fails a check after it was read ahead is planned like any other (``demote``)."""
@@ -103,13 +103,8 @@ class KnownPrints:
     def find(self, crm: pl.Series, prints: pl.Series) -> pl.DataFrame:
         """For each (CRM ID, print): the contact (``contact_id``, ``phone``) with both, or
         nulls. Sorted by print, the known prints are searched rather than joined: a join
-        would hash all of them for every batch."""
+        would hash all of them for every batch. (``split`` asks only when there are some.)"""
         known = self.prints
-        if known.is_empty():
-            return pl.DataFrame(
-                {"contact_id": [None] * crm.len(), "phone": [None] * crm.len()},
-                schema={"contact_id": pl.Int64, "phone": pl.String},
-            )
         at = known["print"].search_sorted(prints, side="left").clip(0, known.height - 1)
         found = known.select(pl.all().gather(at))
         hit = (found["print"] == prints) & (found["crm_id"] == crm)
@@ -190,19 +185,17 @@ def split(
 
 def demote(passed: Passed, planned: pl.DataFrame, touched: pl.Series) -> pl.Series:
     """The passed rows that must be planned after all (their row numbers): the contact was
-    found or changed by an earlier batch (``touched``), or another row of the batch
-    (``planned``: its ``idv`` and ``ph``) names its phone or its id."""
-    rows = passed.rows
-    phones = pl.concat([planned["ph"].drop_nulls(), rows["ph"].drop_nulls()])
-    shared = phones.filter(phones.is_duplicated())
+    found or changed by an earlier batch (``touched``), or a row to plan of the batch
+    (``planned``: its ``idv`` and ``ph``) names the contact's phone or its id.
+
+    A passed row's own phone is its contact's (``split``), and two passed rows are two
+    contacts, with two phones: so no other check is needed."""
     out = (
         pl.col("contact_id").is_in(touched.implode())
         | pl.col("contact_id").is_in(planned["idv"].drop_nulls().implode())
-        | pl.col("phone").is_in(shared.implode())
         | pl.col("phone").is_in(planned["ph"].drop_nulls().implode())
-        | pl.col("ph").is_in(shared.implode())
     )
-    return rows.filter(out)["row"]
+    return passed.rows.filter(out)["row"]
 
 
 def passed_outcomes(rows: pl.DataFrame, message: str | None) -> pl.DataFrame:
