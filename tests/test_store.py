@@ -104,6 +104,26 @@ def test_an_import_print_is_emptied_by_any_other_change(store: Store) -> None:
     assert print_after(this.values(import_print=13), field_bases.delete()) is None
 
 
+def test_writing_the_print_a_contact_has_leaves_it(store: Store) -> None:
+    """``bulk.set_prints`` writes only where the print differs: on PostgreSQL writing the same
+    print again would be "any other change", and the trigger would empty it."""
+    account_id = accounts_service.create_account(store, "acme")
+    with store.write() as conn:
+        ids = [
+            conn.execute(
+                contacts.insert()
+                .values(account_id=account_id, custom={}, import_print=p)
+                .returning(contacts.c.id)
+            ).scalar_one()
+            for p in (5, 6, None)
+        ]
+        bulk.set_prints(conn, pl.DataFrame({"id": ids, "print": [5, 7, 8]}))
+        got = conn.execute(
+            sa.select(contacts.c.import_print).where(contacts.c.id.in_(ids)).order_by(contacts.c.id)
+        ).scalars()
+        assert list(got) == [5, 7, 8]
+
+
 @pytest.mark.parametrize(("limit", "rows"), [(None, 1234), (25, 7), (25, 6), (None, 3)])
 def test_sqlite_bulk_insert_writes_every_row_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None, rows: int

@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,20 +26,29 @@ from rollbook.importing.plan import Repeats
 from rollbook.importing.prepare import PreparedBatch, prepare
 from rollbook.importing.prints import KnownPrints, Passed, demote, row_prints, seed, split
 from rollbook.importing.read import Batch, SourceFile
+from rollbook.importing.worker import Db
 from rollbook.model import AccountSettings
 
 
 class Gate:
-    """What splitting the batches read ahead waits for: the account's prints, and the CRM IDs
-    the file repeats (known after the first pass)."""
+    """What splitting the batches read ahead waits for: the account's prints (read on the
+    import's connection while the first pass runs), and the CRM IDs the file repeats (known
+    after the first pass)."""
 
     def __init__(self) -> None:
         self._open = threading.Event()
+        self._read: Future[KnownPrints] | None = None
         self.known = KnownPrints(pl.DataFrame())
         self.repeated = pl.Series([], dtype=pl.String)
 
-    def open(self, known: KnownPrints, repeats: Repeats) -> None:
-        self.known = known
+    def read(self, db: Db, account_id: int) -> None:
+        """Queue the read of the account's prints."""
+        self._read = db.submit(KnownPrints.read, account_id)
+
+    def open(self, repeats: Repeats) -> None:
+        """Once the first pass is done: wait for the prints, and let the reading go on."""
+        assert self._read is not None, "the prints were never read"
+        self.known = self._read.result()
         self.repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
         self._open.set()
 

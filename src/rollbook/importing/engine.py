@@ -35,7 +35,7 @@ from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
 from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
 from rollbook.importing.prepare import PreparedBatch
-from rollbook.importing.prints import KnownPrints, add_passed, found_or_changed, to_keep
+from rollbook.importing.prints import add_passed, found_or_changed, to_keep
 from rollbook.importing.read import SourceFile
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.worker import DbWorker
@@ -252,14 +252,14 @@ def run_import(
         # pass.
         db = DbWorker(conn)
         cleanup.callback(db.close)
-        known_read = db.submit(KnownPrints.read, settings.account_id) if gate else None
+        if gate is not None:
+            gate.read(db, settings.account_id)
         repeats, total = find_repeats(source, mapping, ctx)
-        if gate is not None and known_read is not None:
-            gate.open(known_read.result(), repeats)
+        if gate is not None:
+            gate.open(repeats)
         if ahead is None:
             ahead = Ahead(source, mapping, settings, batch_rows, gate)
             cleanup.callback(ahead.close)
-        known = gate.known if gate is not None else None
         messages = MessageContext(
             settings,
             {key: mapping.header_of(key) for key in mapping.fields},
@@ -301,12 +301,13 @@ def run_import(
                 prefetched=prefetched,
                 after_lookups=upcoming_read.start if upcoming_read is not None else None,
             )
-            if known is not None:
+            if gate is not None:
                 touched = pl.concat([touched, found_or_changed(plan)])
-            prints = to_keep(plan, read.prints, known)
-            if passed is not None and passed.rows.height:
+            prints = to_keep(plan, read.prints)
+            n_passed = passed.rows.height if passed is not None else 0
+            if passed is not None and n_passed:
                 add_passed(plan, passed.rows, unchanged)
-                passed_rows += passed.rows.height
+                passed_rows += n_passed
             flags.before_writes(plan)
             db.submit(apply_plan, ctx, plan)
             db.submit(bulk.set_prints, prints)
@@ -327,7 +328,7 @@ def run_import(
                 ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
             labelled.append(plan.labelled)
             blank += nb.blank_rows
-            done += len(nb) + (passed.rows.height if passed is not None else 0)
+            done += len(nb) + n_passed
             if progress:
                 progress(done + blank, total)
         flags.drain()

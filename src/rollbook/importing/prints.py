@@ -221,10 +221,11 @@ def found_or_changed(plan: BatchPlan) -> pl.Series:
     ).alias("id")
 
 
-def to_keep(plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None) -> pl.DataFrame:
-    """The prints of the plan's rows decided in columns with no code: new contacts
-    get theirs in ``plan.created``; the others are returned (id, print) where they differ from
-    the contact's, or the batch's writes empty it."""
+def to_keep(plan: BatchPlan, prints: pl.DataFrame) -> pl.DataFrame:
+    """The prints of the plan's rows decided in columns with no code: new contacts get theirs
+    in ``plan.created``; the others are returned (id, print), for ``bulk.set_prints`` to write
+    after the batch's writes where the contact's differs (the same print, not emptied by the
+    batch, is left alone)."""
     clean = (
         plan.outcomes.filter(
             pl.col("codes").is_null()
@@ -242,15 +243,7 @@ def to_keep(plan: BatchPlan, prints: pl.DataFrame, known: KnownPrints | None) ->
         on="created_row",
         how="left",
     )
-    existing = clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
-    if known is None or existing.is_empty():
-        return existing
-    written = plan.touched().implode()
-    return (
-        existing.join(known.prints.select("id", pl.col("print").alias("had")), on="id", how="left")
-        .filter(~pl.col("had").eq_missing(pl.col("print")) | pl.col("id").is_in(written))
-        .select("id", "print")
-    )
+    return clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
 
 
 def add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
