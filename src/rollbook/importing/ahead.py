@@ -83,16 +83,6 @@ def _joined(reads: list[ReadBatch]) -> ReadBatch:
     """Consecutive batches read ahead as one."""
     if len(reads) == 1:
         return reads[0]
-    first = reads[0].prepared
-    nb = NormalisedBatch(
-        pl.concat([r.prepared.batch.frame for r in reads], how="vertical_relaxed"),
-        first.batch.fields,
-        [bad for r in reads for bad in r.prepared.batch.bad_rows],
-        sum(r.prepared.batch.blank_rows for r in reads),
-    )
-    frame = pl.concat(
-        [r.prepared.frame.drop("i") for r in reads], how="vertical_relaxed"
-    ).with_row_index("i")
     passed = [r.passed for r in reads if r.passed is not None]
     joined = None
     if passed:
@@ -107,10 +97,25 @@ def _joined(reads: list[ReadBatch]) -> ReadBatch:
             ),
         )
     return ReadBatch(
-        PreparedBatch(frame.select(first.frame.columns), nb),
-        joined,
-        pl.concat([r.prints for r in reads]),
+        _concat([r.prepared for r in reads]), joined, pl.concat([r.prints for r in reads])
     )
+
+
+def _concat(parts: list[PreparedBatch]) -> PreparedBatch:
+    """Prepared parts of the file as one, in row order (``i`` is the position)."""
+    first = parts[0]
+    frame = (
+        pl.concat([p.frame.drop("i") for p in parts], how="vertical_relaxed")
+        .sort("row")
+        .with_row_index("i")
+    )
+    nb = NormalisedBatch(
+        pl.concat([p.batch.frame for p in parts], how="vertical_relaxed").sort("row"),
+        first.batch.fields,
+        [bad for p in parts for bad in p.batch.bad_rows],
+        sum(p.batch.blank_rows for p in parts),
+    )
+    return PreparedBatch(frame.select(first.frame.columns), nb)
 
 
 class Ahead:
@@ -210,32 +215,16 @@ def settle(
     read: ReadBatch, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
 ) -> tuple[PreparedBatch, Passed | None]:
     """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
-    (``prints.demote``) put back among the rows to plan, in row order."""
+    (``prints.demote``) put back among the rows to plan, in row order. Once is enough: a row put
+    back names only its own contact's phone, which no other passed row's contact has."""
     prepared, passed = read.prepared, read.passed
-    if passed is None:
+    if passed is None or passed.rows.is_empty():
         return prepared, passed
-    while passed.rows.height:
-        out = demote(passed, prepared.frame, touched)
-        if out.is_empty():
-            break
-        whole = passed.batch
-        back = whole.rows.is_in(out.implode())
-        demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
-        prepared = _merged(prepared, prepare(normalise_batch(demoted, mapping, settings), settings))
-        passed = Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
-    return prepared, passed
-
-
-def _merged(prepared: PreparedBatch, more: PreparedBatch) -> PreparedBatch:
-    """Two prepared parts of a batch as one, in row order (``i`` is the position)."""
-    nb = prepared.batch
-    frame = (
-        pl.concat([prepared.frame.drop("i"), more.frame.drop("i")], how="vertical_relaxed")
-        .sort("row")
-        .with_row_index("i")
-    )
-    rows = pl.concat([nb.frame, more.batch.frame], how="vertical_relaxed").sort("row")
-    return PreparedBatch(
-        frame.select(prepared.frame.columns),
-        NormalisedBatch(rows, nb.fields, nb.bad_rows, nb.blank_rows),
-    )
+    out = demote(passed, prepared.frame, touched)
+    if out.is_empty():
+        return prepared, passed
+    whole = passed.batch
+    back = whole.rows.is_in(out.implode())
+    demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
+    prepared = _concat([prepared, prepare(normalise_batch(demoted, mapping, settings), settings)])
+    return prepared, Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
