@@ -158,10 +158,12 @@ def _ascii(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
 
 
-def student(i: int, rng: random.Random) -> list[str]:
+def student(i: int, rng: random.Random, number: int | None = None) -> list[str]:
+    """Student ``i``; their phone is the ``number``-th distinct number (default ``i``)."""
     first, last = rng.choice(FIRST), rng.choice(SURNAMES)
     city, state = rng.choice(CITIES)
-    phone = "555-12" if rng.random() < 0.02 else _written(_digits(i), rng)
+    digits = _digits(i if number is None else number)
+    phone = "555-12" if rng.random() < 0.02 else _written(digits, rng)
     return [
         f"S{i:07d}",
         first,
@@ -180,7 +182,12 @@ def student(i: int, rng: random.Random) -> list[str]:
 
 def population(n: int, seed: int = 1) -> list[list[str]]:
     rng = random.Random(seed)
-    rows = [student(i, rng) for i in range(n)]
+    # Phones in no particular order, as in a registrar's export (sorted by student ID at most):
+    # a file whose numbers rise row by row would spare the database's unique phone index the
+    # scattered writes a real file costs it.
+    numbers = list(range(n))
+    random.Random(seed + 1000).shuffle(numbers)
+    rows = [student(i, rng, numbers[i]) for i in range(n)]
     # Siblings: every 200th student shares the previous one's family phone and last name.
     for i in range(200, n, 200):
         rows[i][3], rows[i][2] = rows[i - 1][3], rows[i - 1][2]

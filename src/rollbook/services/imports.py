@@ -205,7 +205,7 @@ def import_file(
     even the remembered mapping. A dry run is the same run, rolled back at the end."""
     options = options or ImportOptions()
     source = open_file(path, limits=options.limits, sheet=options.sheet)
-    transaction = store.preview() if dry_run else store.write()
+    transaction = store.preview(bulk=True) if dry_run else store.write(bulk=True)
     with transaction as conn:
         settings = q_accounts.settings_for(conn, slug)
         lock_account(conn, settings.account_id)

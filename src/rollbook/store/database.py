@@ -6,7 +6,8 @@ edit, a merge commits whole or not at all.
 
 SQLite (the default, nothing to install) runs in WAL mode with foreign keys on. Its write
 transactions start with ``BEGIN IMMEDIATE`` so that two writers queue up instead of failing
-half-way. PostgreSQL (production) gets the same serialisation per account from
+half-way. An import's transaction is a *bulk* one (``write(bulk=True)``): see
+``BULK_CACHE_KIB``. PostgreSQL (production) gets the same serialisation per account from
 ``lock_account``: a row lock on the account, taken first by every write that touches contacts.
 """
 
@@ -27,6 +28,18 @@ from rollbook.errors import StoreError
 DEFAULT_SQLITE_FILE = "rollbook.db"
 ENV_URL = "ROLLBOOK_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+#: SQLite's page cache during a bulk transaction (an import), in KiB; 2 MiB otherwise (SQLite's
+#: default). The unique indexes take an import's rows in no order of theirs — a file's phones land
+#: all over the phone index — and with 2 MiB nearly every row evicts a changed index page to the
+#: WAL, to be read and written again soon after: a million new contacts with phones in no order
+#: took SQLite 7.1 s to insert, and 3.5 s with 32 MiB, which holds a million-contact account's
+#: phone index (docs/benchmarks.md). A bulk transaction checks no foreign keys either: an import
+#: writes rows that refer to its account (read in the same transaction, which holds the write
+#: lock) and to rows it wrote itself, and checking each new contact's account took SQLite ~1 s a
+#: million. The tests run ``PRAGMA foreign_key_check`` after imports.
+BULK_CACHE_KIB = 32 * 1024
+_DEFAULT_CACHE_KIB = 2000
 
 
 def database_url(url: str | None = None) -> str:
@@ -67,24 +80,35 @@ class Store:
                 yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: commits when the block ends, rolls back if it raises."""
-        with self.engine.connect() as conn:
-            conn.info["rollbook_write"] = True
-            with conn.begin():
-                yield conn
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """A write transaction: commits when the block ends, rolls back if it raises. ``bulk``:
+        an import's (see ``BULK_CACHE_KIB``)."""
+        with self._writer(bulk) as conn, conn.begin():
+            yield conn
 
     @contextmanager
-    def preview(self) -> Iterator[Connection]:
+    def preview(self, *, bulk: bool = False) -> Iterator[Connection]:
         """A write transaction that is always rolled back: a dry run sees its own writes, and
         nothing of it remains."""
-        with self.engine.connect() as conn:
-            conn.info["rollbook_write"] = True
+        with self._writer(bulk) as conn:
             trans = conn.begin()
             try:
                 yield conn
             finally:
                 trans.rollback()
+
+    @contextmanager
+    def _writer(self, bulk: bool) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.info["rollbook_write"] = True
+            conn.info["rollbook_bulk"] = bulk and self.dialect == "sqlite"
+            try:
+                yield conn
+            finally:
+                if conn.info.pop("rollbook_bulk") and not conn.invalidated:
+                    # Outside the transaction again (on the driver's connection: SQLAlchemy's
+                    # would begin one), the pooled connection gets its usual settings back.
+                    _sqlite_settings(conn.connection.driver_connection, bulk=False)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -132,10 +156,18 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA page_size=8192")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
+        _sqlite_settings(dbapi_conn, bulk=False)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.info.get("rollbook_bulk"):  # before BEGIN: outside a transaction, no effect
+            _sqlite_settings(conn.connection.driver_connection, bulk=True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("rollbook_write") else "BEGIN")
+
+
+def _sqlite_settings(dbapi_conn: Any, *, bulk: bool) -> None:
+    """A connection's settings for a bulk transaction or for every other (``BULK_CACHE_KIB``)."""
+    dbapi_conn.execute(f"PRAGMA foreign_keys={'OFF' if bulk else 'ON'}")
+    dbapi_conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB if bulk else _DEFAULT_CACHE_KIB}")
