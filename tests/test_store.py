@@ -156,10 +156,11 @@ def test_an_import_gives_existing_contacts_their_final_values(
     store: Store, monkeypatch: pytest.MonkeyPatch, per_statement: int, limit: int | None
 ) -> None:
     """``bulk.update_contacts``: every contact in the frame, and only those, ends with its
-    values (NULLs, quotes, JSON), the import's time, and — where the row wrote the phone — the
-    phone's provenance; on SQLite many contacts a statement, with a shorter last one, and never
-    more bound values than the connection allows (23: one contact of ten values a statement,
-    after the four every statement binds)."""
+    values (NULLs, quotes, JSON), the import's time, its import print, and — where the row
+    wrote the phone — the phone's provenance; contacts whose phone and CRM ID stay
+    (``keys_moved`` false) keep them; on SQLite many contacts a statement, with a shorter last
+    one, and never more bound values than the connection allows (23: one contact of eleven
+    values a statement, after the four every statement binds)."""
     monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", per_statement)
     account_id = accounts_service.create_account(store, "acme")
     with store.write() as conn:
@@ -179,18 +180,21 @@ def test_an_import_gives_existing_contacts_their_final_values(
         )
         ids = [r.id for r in conn.execute(sa.select(contacts.c.id).order_by(contacts.c.id))]
     changed = ids[:10]  # the last contact is not in the frame
+    stay = {3, 6, 7}  # phone and CRM ID stay (3: written, and back to where it was)
     frame = pl.DataFrame(
         {
             "id": changed,
-            "crm_id": [f"N{i}" if i % 3 else None for i in range(10)],
+            "crm_id": [f"S{i}" if i in stay else f"N{i}" if i % 3 else None for i in range(10)],
             "first_name": ["O'Brien", None, *[f"F{i}" for i in range(2, 10)]],
             "last_name": [None] * 10,
             "email": [f"e{i}@x.edu" for i in range(10)],
-            "phone": [f"+1646555{i:04d}" for i in range(10)],
+            "phone": [f"+1{212 if i in stay else 646}555{i:04d}" for i in range(10)],
             "opted_out": [i % 2 == 0 for i in range(10)],
             "archived": [False] * 10,
             "custom": [json.dumps({"term": f"t{i}"}) for i in range(10)],
             "phone_row": [i + 2 if i < 4 else None for i in range(10)],
+            "keys_moved": [i not in stay for i in range(10)],
+            "import_print": [i * 1000 - 4000 if i % 4 else None for i in range(10)],
         },
         schema_overrides={"phone_row": pl.Int64, "last_name": pl.String},
     )
@@ -213,6 +217,7 @@ def test_an_import_gives_existing_contacts_their_final_values(
             expect["phone"],
         )
         assert (r.opted_out, r.archived, r.custom) == (i % 2 == 0, False, {"term": f"t{i}"})
+        assert r.import_print == expect["import_print"]
         assert r.updated_at is not None
         if i < 4:
             assert (r.phone_source, r.phone_row, r.phone_since) == ("import", i + 2, r.updated_at)
@@ -439,3 +444,47 @@ def test_an_account_locked_by_a_writer_still_takes_uploads(postgres: Store) -> N
         t.join(timeout=30)
     assert while_locked == {"upload": True}
     assert done == {"upload": True, "writer": True}
+
+
+def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    """An import's transaction (``write(bulk=True)``, ``preview(bulk=True)``) runs with a larger
+    page cache and without foreign-key checks; the pooled connection gets SQLite's usual
+    settings back afterwards — after a rollback and after an error too — so that every other
+    write still has its foreign keys checked."""
+    from rollbook.store.database import BULK_CACHE_KIB
+
+    store = Store(f"sqlite:///{tmp_path / 'bulk.db'}")
+    store.engine.pool.dispose()
+
+    drivers: set[int] = set()  # one pooled connection throughout
+
+    def settings(conn: sa.Connection) -> tuple[int, int]:
+        drivers.add(id(conn.connection.driver_connection))
+        cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        return int(cache or 0), int(keys or 0)
+
+    usual = (-2000, 1)
+    with store.write() as conn:
+        assert settings(conn) == usual
+    with store.write(bulk=True) as conn:
+        assert settings(conn) == (-BULK_CACHE_KIB, 0)
+    with store.write() as conn:
+        assert settings(conn) == usual
+    with store.preview(bulk=True) as conn:
+        assert settings(conn) == (-BULK_CACHE_KIB, 0)
+    with store.write() as conn:
+        assert settings(conn) == usual
+    with pytest.raises(RuntimeError), store.write(bulk=True):
+        raise RuntimeError
+    with store.write() as conn:
+        assert settings(conn) == usual
+        # and the foreign keys are really checked again
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(
+                contacts.insert(), {"account_id": 999, "custom": {}, "created_source": "system"}
+            )
+    assert len(drivers) == 1
+    store.dispose()

@@ -62,6 +62,9 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
         history.append(_history_row(account_id, cid, phone, meta[cid], ctx.at))
         meta[cid] = _import_meta(ctx, row)
 
+    # The bases go first: dropping one empties the contact's print (a trigger), and the update
+    # writes the print the contact keeps.
+    bulk.delete_bases(conn, plan.dropped_bases)
     bulk.update_contacts(
         conn,
         _store_columns(plan.updated),
@@ -75,7 +78,6 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
         account_id=account_id,
         import_id=ctx.import_id,
     )
-    bulk.delete_bases(conn, plan.dropped_bases)
     bulk.insert_history(conn, history)
     bulk.insert_events(
         conn,

@@ -55,6 +55,8 @@ from rollbook.model import BIRTH_DATE_KEY, AccountSettings, Code, ContactState, 
 
 STR = pl.String
 CREATED, UPDATED, UNCHANGED, SKIPPED = (s.value for s in Status)
+#: The contact columns unique per account: writing them costs the indexes' upkeep.
+UNIQUE_COLUMNS = ("phone", "crm_id")
 
 
 @dataclass
@@ -72,7 +74,9 @@ class BatchPlan:
     #: New contacts: id, created_row, every field (canonical strings), ``custom`` (JSON).
     created: pl.DataFrame
     #: Existing contacts the batch changed: id, every field as it ends, phone_row (the row
-    #: that wrote the phone last, null if the phone was not written).
+    #: that wrote the phone last, null if the phone was not written), keys_moved (the phone or
+    #: CRM ID changed), import_print (once ``prints.to_keep`` has run: the print to keep, or
+    #: null).
     updated: pl.DataFrame
     #: Contacts whose phone or CRM ID moves within the batch: released before the update.
     moving: dict[str, list[int]]
@@ -327,6 +331,21 @@ def _assemble(
             seq_changed.add(d.contact_id)
             if "phone" in d.values:
                 seq_phone_rows[d.contact_id] = d.row
+    moving = {
+        column: sorted(
+            cid
+            for cid in seq_changed
+            if state.contacts[cid].values.get(column) != seq.before[cid].get(column)
+        )
+        for column in UNIQUE_COLUMNS
+    }
+    moved_in_seq = set(moving["phone"]) | set(moving["crm_id"])
+    seq_updated = _states_frame(
+        settings,
+        [(state.contacts[cid], seq_phone_rows.get(cid)) for cid in sorted(seq_changed)],
+        "phone_row",
+    )
+    written_keys = [pl.col(f"w:{k}") for k in UNIQUE_COLUMNS if k in writable]
     updated = pl.concat(
         [
             _with_custom(
@@ -336,24 +355,18 @@ def _assemble(
                     if "phone" in writable
                     else pl.lit(None, pl.Int64).alias("phone_row"),
                     *(_final_value(k, writable).alias(k) for k in keys),
+                    pl.any_horizontal(written_keys).alias("keys_moved")
+                    if written_keys
+                    else pl.lit(False).alias("keys_moved"),
                 ),
                 settings,
             ),
-            _states_frame(
-                settings,
-                [(state.contacts[cid], seq_phone_rows.get(cid)) for cid in sorted(seq_changed)],
-                "phone_row",
+            seq_updated.with_columns(
+                seq_updated["id"].is_in(list(moved_in_seq)).alias("keys_moved")
             ),
-        ]
+        ],
+        how="diagonal",
     )
-    moving = {
-        column: sorted(
-            cid
-            for cid in seq_changed
-            if state.contacts[cid].values.get(column) != seq.before[cid].get(column)
-        )
-        for column in ("phone", "crm_id")
-    }
 
     events, former, dropped = _changes(existing, seq, writable, created_in_seq)
     # A new contact is flagged by its values when it was created (a later row of the batch may

@@ -223,9 +223,10 @@ def found_or_changed(plan: BatchPlan) -> pl.Series:
 
 def to_keep(plan: BatchPlan, prints: pl.DataFrame) -> pl.DataFrame:
     """The prints of the plan's rows decided in columns with no code: new contacts get theirs
-    in ``plan.created``; the others are returned (id, print), for ``bulk.set_prints`` to write
-    after the batch's writes where the contact's differs (the same print, not emptied by the
-    batch, is left alone)."""
+    in ``plan.created`` and changed contacts in ``plan.updated`` (``import_print``, null for the
+    others: the update that changes them writes it); the others — found unchanged — are
+    returned (id, print), for ``bulk.set_prints`` to write after the batch's writes where the
+    contact's differs (the same print, not emptied by the batch, is left alone)."""
     clean = (
         plan.outcomes.filter(
             pl.col("codes").is_null()
@@ -243,7 +244,14 @@ def to_keep(plan: BatchPlan, prints: pl.DataFrame) -> pl.DataFrame:
         on="created_row",
         how="left",
     )
-    return clean.filter(pl.col("status") != Status.CREATED.value).select("id", "print")
+    plan.updated = plan.updated.join(
+        clean.filter(pl.col("status") == Status.UPDATED.value).select(
+            "id", pl.col("print").alias("import_print")
+        ),
+        on="id",
+        how="left",
+    )
+    return clean.filter(pl.col("status") == Status.UNCHANGED.value).select("id", "print")
 
 
 def add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:

@@ -463,75 +463,66 @@ def update_contacts(
     import_id: int | None,
 ) -> None:
     """Give existing contacts their final values (``UPDATE_COLUMNS``, ``id``, ``phone_row``:
-    the row that wrote the phone, whose history entry the contact now carries — or null)."""
+    the row that wrote the phone, whose history entry the contact now carries — or null;
+    ``keys_moved``: whether the phone or CRM ID changed; ``import_print``, if given: the print
+    the contact keeps, else none).
+
+    A contact whose phone and CRM ID stay is updated without them: writing an indexed column,
+    even with its own value, rewrites its index entries, which doubled the cost of an update."""
     if frame.is_empty():
         return
-    wrote = frame.filter(pl.col("phone_row").is_not_null())
-    kept = frame.filter(pl.col("phone_row").is_null())
-    if not _pg(conn):
-        stamp = _sqlite_time(at)
-        _update_sqlite(conn, kept, wrote, stamp=stamp, source=source, import_id=import_id)
-        return
-    sets = ", ".join(f"{c} = {'%s::jsonb' if c == 'custom' else '%s'}" for c in UPDATE_COLUMNS)
-    cur = _driver(conn).cursor()
-    if kept.height:
-        cur.executemany(
-            f"UPDATE contacts SET {sets}, updated_at = %s WHERE id = %s",
-            _tuples(kept.select(*UPDATE_COLUMNS, pl.lit(at).alias("at"), "id")),
-        )
-    if wrote.height:
-        cur.executemany(
-            f"UPDATE contacts SET {sets}, updated_at = %s, phone_since = %s, "
-            "phone_source = %s, phone_reason = NULL, phone_import_id = %s, "
-            "phone_row = %s WHERE id = %s",
-            _tuples(
-                wrote.select(
-                    *UPDATE_COLUMNS,
-                    pl.lit(at).alias("at"),
-                    pl.lit(at).alias("since"),
-                    pl.lit(source).alias("source"),
-                    pl.lit(import_id, pl.Int64).alias("import_id"),
-                    "phone_row",
-                    "id",
-                )
-            ),
-        )
+    if "import_print" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("import_print"))
+    if "keys_moved" not in frame.columns:
+        frame = frame.with_columns(pl.lit(True).alias("keys_moved"))
+    stamp = _sqlite_time(at) if not _pg(conn) else at
+    for moved in (True, False):
+        columns = [c for c in UPDATE_COLUMNS if moved or c not in ("phone", "crm_id")]
+        columns.append("import_print")
+        for wrote in (True, False):
+            part = frame.filter(
+                (pl.col("keys_moved") == moved) & (pl.col("phone_row").is_not_null() == wrote)
+            )
+            if part.is_empty():
+                continue
+            sets = ["updated_at"]
+            shared: tuple[Any, ...] = (stamp,)
+            if wrote:
+                sets += ["phone_since", "phone_source", "phone_import_id"]
+                shared = (stamp, stamp, source, import_id)
+            extra = ["phone_row"] if wrote else []
+            _update_many(conn, part.select("id", *columns, *extra), sets, shared)
 
 
-def _update_sqlite(
-    conn: Connection,
-    kept: pl.DataFrame,
-    wrote: pl.DataFrame,
-    *,
-    stamp: str,
-    source: str,
-    import_id: int | None,
+def _update_many(
+    conn: Connection, frame: pl.DataFrame, shared_columns: list[str], shared: tuple[Any, ...]
 ) -> None:
-    """SQLite: ``UPDATE … FROM (VALUES …)``, many contacts a statement (see ``insert_rows``).
-    The final values are consistent — contacts that let go of a phone or CRM ID another takes
-    were released first (apply.py) — so the order of the rows within a statement is free."""
-    # VALUES columns are named column1, column2, … in the order they are given.
-    sets = [f"{c} = v.column{n}" for n, c in enumerate(UPDATE_COLUMNS, start=2)]
-    sets.append("updated_at = ?")
-    for part, extra in ((kept, []), (wrote, ["phone_row"])):
-        if part.is_empty():
-            continue
-        assignments = list(sets)
-        shared: tuple[Any, ...] = (stamp,)
-        if extra:
-            assignments += [
-                "phone_since = ?",
-                "phone_source = ?",
-                "phone_reason = NULL",
-                "phone_import_id = ?",
-                f"phone_row = v.column{len(UPDATE_COLUMNS) + 2}",
-            ]
-            shared = (stamp, stamp, source, import_id)
-        row = f"({', '.join('?' * (1 + len(UPDATE_COLUMNS) + len(extra)))})"
-        head = f"UPDATE contacts SET {', '.join(assignments)} FROM (VALUES "
-        _in_statements(
-            conn, part.select("id", *UPDATE_COLUMNS, *extra), partial(_update, head, row), shared
+    """Update contacts (``frame``: ``id``, then the columns to set from it), each also getting
+    the ``shared`` values of ``shared_columns``; a phone written (``phone_row`` among the
+    columns) has no reason."""
+    columns = frame.columns[1:]
+    if _pg(conn):
+        sets = [f"{c} = {'%s::jsonb' if c == 'custom' else '%s'}" for c in shared_columns]
+        sets += [f"{c} = {'%s::jsonb' if c == 'custom' else '%s'}" for c in columns]
+        if "phone_row" in columns:
+            sets.append("phone_reason = NULL")
+        values = [s.to_list() for s in frame.select(*columns, "id").iter_columns()]
+        _driver(conn).cursor().executemany(
+            f"UPDATE contacts SET {', '.join(sets)} WHERE id = %s",
+            ((*shared, *row) for row in zip(*values, strict=True)),
         )
+        return
+    # SQLite: ``UPDATE … FROM (VALUES …)``, many contacts a statement (see ``insert_rows``).
+    # The final values are consistent — contacts that let go of a phone or CRM ID another takes
+    # were released first (apply.py) — so the order of the rows within a statement is free.
+    # VALUES columns are named column1, column2, … in the order they are given.
+    sets = [f"{c} = ?" for c in shared_columns]
+    sets += [f"{c} = v.column{n}" for n, c in enumerate(columns, start=2)]
+    if "phone_row" in columns:
+        sets.append("phone_reason = NULL")
+    row = f"({', '.join('?' * frame.width)})"
+    head = f"UPDATE contacts SET {', '.join(sets)} FROM (VALUES "
+    _in_statements(conn, frame, partial(_update, head, row), shared)
 
 
 def _update(head: str, row: str, n: int) -> str:
