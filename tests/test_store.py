@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import polars as pl
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -149,6 +150,50 @@ def test_sqlite_bulk_insert_writes_every_row_once(
         got = conn.exec_driver_sql(f"SELECT {', '.join(columns)}, k FROM t ORDER BY c0").all()
     assert [tuple(r[:12]) for r in got] == frame.rows()
     assert {r[12] for r in got} == {7}
+
+
+def test_an_import_s_many_row_statements_need_no_statement_journal(store: Store) -> None:
+    """On SQLite the statements that write many contacts at once say ``OR FAIL`` (no statement
+    journal: ``bulk._in_statements``), and a conflict still stops the import: the error is
+    raised and the transaction leaves nothing behind."""
+    account_id = accounts_service.create_account(store, "acme")
+    with store.write() as conn:
+        conn.execute(
+            contacts.insert(),
+            {"account_id": account_id, "phone": "+12125550000", "custom": {}},
+        )
+    frame = pl.DataFrame(
+        {
+            "id": [101, 102, 103],
+            "crm_id": ["A", "B", "C"],
+            "first_name": [None, None, None],
+            "last_name": [None, None, None],
+            "email": [None, None, None],
+            "phone": ["+12125550001", "+12125550000", "+12125550002"],  # the second is taken
+            "opted_out": [False] * 3,
+            "archived": [False] * 3,
+            "custom": ["{}"] * 3,
+            "created_row": [2, 3, 4],
+        },
+        schema_overrides={k: pl.String for k in ("first_name", "last_name", "email")},
+    )
+    statements: list[str] = []
+    # bulk speaks the drivers' own language: their errors come as they are
+    refused = (sqlite3.IntegrityError, psycopg.errors.IntegrityError)
+
+    def insert() -> None:
+        with store.write(bulk=True) as conn:
+            if not store.is_postgres:
+                conn.connection.driver_connection.set_trace_callback(statements.append)
+            bulk.insert_contacts(conn, frame, account_id=account_id, import_id=1)
+
+    with pytest.raises(refused):
+        insert()
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 1
+    if not store.is_postgres:
+        writes = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+        assert writes and all(s.startswith("INSERT OR FAIL INTO contacts") for s in writes)
 
 
 @pytest.mark.parametrize(("per_statement", "limit"), [(500, None), (3, None), (500, 23)])

@@ -334,7 +334,8 @@ def insert_contacts(
         return
     insert_rows(
         conn,
-        f"INSERT INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, created_import_id)",
+        f"INSERT OR FAIL INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, "
+        "created_import_id)",
         f"({', '.join('?' * len(INSERT_COLUMNS))}, {int(account_id)}, {int(import_id)})",
         frame,
     )
@@ -342,6 +343,8 @@ def insert_contacts(
 
 #: Rows per INSERT statement on SQLite (well within its 32,766 bound parameters).
 ROWS_PER_STATEMENT = 500
+#: Statements whose values are made Python objects together (``_in_statements``).
+STATEMENTS_AT_ONCE = 10
 
 
 def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> None:
@@ -350,7 +353,7 @@ def insert_rows(conn: Connection, head: str, row: str, frame: pl.DataFrame) -> N
     SQLite lets go of the interpreter while it runs a statement, and takes it back to bind the
     next. A statement per row makes the writing thread queue for the interpreter a million times
     while the reading and planning threads hold it; a statement per 500 rows asks 500 times
-    less (docs/benchmarks.md)."""
+    less (docs/benchmarks.md). See ``_in_statements`` for why such statements say ``OR FAIL``."""
     _in_statements(conn, frame, lambda n: f"{head} VALUES {', '.join([row] * n)}")
 
 
@@ -363,26 +366,38 @@ def _in_statements(
     """SQLite: ``frame``'s rows bound to ``statement(n)`` (a statement for ``n`` rows of the
     frame's width, after the ``shared`` values every statement binds first),
     ``ROWS_PER_STATEMENT`` rows at a time — fewer if the connection allows fewer bound values —
-    and the rest in a shorter last statement."""
+    and the rest in a shorter last statement.
+
+    The statements say ``INSERT OR FAIL`` / ``UPDATE OR FAIL``. A plain statement that writes
+    many rows may have to undo itself alone when a constraint stops it half-way, so SQLite copies
+    every page it is about to change into a statement journal first: for a million new contacts
+    with phones in no order, 7.5 GB copied into temporary files, nearly half the writing
+    thread's time. ``OR FAIL`` stops the statement where it is instead, and needs no journal; a
+    plan's writes never conflict, and if one did, the error undoes the whole import."""
     driver = _driver(conn)
     width, height = frame.width, frame.height
     room = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)
     per = max(1, min(ROWS_PER_STATEMENT, room // width))
-    values = list(
-        itertools.chain.from_iterable(
-            zip(*(s.to_list() for s in frame.iter_columns()), strict=True)
-        )
-    )
     cur = driver.cursor()
     step = per * width
-    whole = (height // per) * step
-    if whole:
-        cur.executemany(
-            statement(per), ([*shared, *values[i : i + step]] for i in range(0, whole, step))
+    # The values become Python objects a few statements at a time: a batch's at once would be
+    # tens of megabytes more at the import's peak.
+    rows_at_once = per * STATEMENTS_AT_ONCE
+    for start in range(0, height, rows_at_once):
+        part = frame.slice(start, rows_at_once)
+        values = list(
+            itertools.chain.from_iterable(
+                zip(*(s.to_list() for s in part.iter_columns()), strict=True)
+            )
         )
-    if whole < len(values):
-        rest = values[whole:]
-        cur.execute(statement(len(rest) // width), [*shared, *rest])
+        whole = (part.height // per) * step
+        if whole:
+            cur.executemany(
+                statement(per), ([*shared, *values[i : i + step]] for i in range(0, whole, step))
+            )
+        if whole < len(values):
+            rest = values[whole:]
+            cur.execute(statement(len(rest) // width), [*shared, *rest])
 
 
 def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
@@ -447,7 +462,7 @@ def set_prints(conn: Connection, prints: pl.DataFrame) -> None:
         conn,
         prints.select("id", "print"),
         lambda n: (
-            "UPDATE contacts SET import_print = v.column2 FROM (VALUES "
+            "UPDATE OR FAIL contacts SET import_print = v.column2 FROM (VALUES "
             + ", ".join(["(?, ?)"] * n)
             + ") AS v WHERE contacts.id = v.column1 AND contacts.import_print IS NOT v.column2"
         ),
@@ -521,7 +536,7 @@ def _update_many(
     if "phone_row" in columns:
         sets.append("phone_reason = NULL")
     row = f"({', '.join('?' * frame.width)})"
-    head = f"UPDATE contacts SET {', '.join(sets)} FROM (VALUES "
+    head = f"UPDATE OR FAIL contacts SET {', '.join(sets)} FROM (VALUES "
     _in_statements(conn, frame, partial(_update, head, row), shared)
 
 
