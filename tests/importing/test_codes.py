@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rollbook.importing import engine
 from rollbook.model import Code, Source
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
@@ -174,3 +175,32 @@ def test_possible_duplicate_by_former_phone(acme: Store, tmp_path: Path) -> None
     )
     rows = _import(acme, tmp_path, "crm_id,first_name,phone\nB9,Rob,(212) 555-0102\n")
     assert rows[2][:2] == ("created", (Code.POSSIBLE_DUPLICATE,))
+
+
+@pytest.mark.parametrize("how", ["at start", "through the import", "past the replay bound"])
+def test_possible_duplicate_sees_what_earlier_batches_changed(
+    acme: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A batch's flags are decided against the account as the batches before left it: the flag
+    index, read on a connection of its own as the account was when the import began, gets
+    their changes replayed; read through the import's connection (no second connection, or
+    too much to replay), it has them already."""
+    if how == "through the import":
+        monkeypatch.setattr(engine, "read_at_start", lambda *args: None)
+    if how == "past the replay bound":
+        monkeypatch.setattr(engine, "MAX_REPLAY", 1)
+    rows = _import(
+        acme,
+        tmp_path,
+        "crm_id,first_name,last_name,phone,email\n"
+        "A1,Ann,Lee,(212) 555-0101,new@example.edu\n"  # Ann's email changes
+        "A2,Bob,Park,(212) 555-0188,bob@example.edu\n"  # Bob's number goes into his history
+        "B1,Eve,Ray,(212) 555-0121,new@example.edu\n"  # Ann's email now
+        "B2,Flo,Roy,(212) 555-0122,ann@example.edu\n"  # nobody's email any more
+        "B3,Gus,Sim,(212) 555-0102,\n",  # Bob's number before
+        batch_rows=1,
+    )
+    assert [rows[r][:2] for r in (2, 3)] == [("updated", ()), ("updated", ())]
+    assert rows[4][:2] == ("created", (Code.POSSIBLE_DUPLICATE,))
+    assert rows[5][:2] == ("created", ())
+    assert rows[6][:2] == ("created", (Code.POSSIBLE_DUPLICATE,))

@@ -38,7 +38,7 @@ from rollbook.importing.prepare import PreparedBatch
 from rollbook.importing.prints import add_passed, found_or_changed, to_keep
 from rollbook.importing.read import SourceFile
 from rollbook.importing.rules import Decision, InputRow
-from rollbook.importing.worker import DbWorker
+from rollbook.importing.worker import DbWorker, read_at_start
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import bulk
@@ -51,6 +51,9 @@ log = logging.getLogger("rollbook.imports")
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
 BATCH_ROWS = 50000
+#: Contacts changed before the flag index is first needed, whose changes are kept to be
+#: replayed on it (``_Flags``), at most.
+MAX_REPLAY = 100_000
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
@@ -135,11 +138,14 @@ class _Flags:
     hands the batch's row report — now flagged — to the database thread; takes the counts.
 
     A batch's flags depend on the account as it was when the batch began, kept in the flag
-    index. The index is read from the database the first time a batch creates a contact: that
-    read is queued on the import's connection before the batch's writes (``before_writes``), so
-    it sees exactly the batches before, and it runs while planning goes on. Every later batch's
-    changes are applied to the index in order. Neither the planning thread nor the writes wait
-    for the flags."""
+    index. The index is read the first time a batch creates a contact (``before_writes``), on a
+    connection of its own (``worker.read_at_start``): it sees the account as it was when the
+    import began, and the changes of the batches before are applied to it once it is loaded,
+    then every later batch's in order. Neither the planning thread nor the import's connection
+    waits for it — a whole account's keys took the import's connection ~2 s a million. (Where
+    there is no second connection, the read is queued on the import's connection before the
+    batch's writes instead, so it sees exactly the batches before; and so it is once more than
+    ``MAX_REPLAY`` contacts changed before the first batch that creates one.)"""
 
     _DONE = object()
 
@@ -154,6 +160,10 @@ class _Flags:
         self.counts = ImportCounts()
         self.report: list[pl.DataFrame] = []
         self._read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None = None
+        #: Is the index read as the account was when the import began (else: before the
+        #: writes of the first batch that creates a contact)?
+        self._at_start = False
+        self._to_replay = 0
         self._failed: BaseException | None = None
         # One batch waits at most: the batches' outcomes are held until they are flagged.
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -163,8 +173,19 @@ class _Flags:
     def before_writes(self, plan: BatchPlan) -> None:
         """Call before the batch's writes are queued: the first batch that creates a contact
         has the index read first."""
-        if self._read is None and plan.created_keys.height:
-            self._read = self.db.submit(FlagIndex.read, self.ctx.settings)
+        if self._read is not None:
+            return
+        settings = self.ctx.settings
+        if plan.created_keys.height:
+            read = read_at_start(self.db.conn, FlagIndex.read, settings)
+            self._read = read or self.db.submit(FlagIndex.read, settings)
+            self._at_start = read is not None
+            return
+        # The changes to replay are held in memory until the index loads: past a bound, the
+        # index is read through the import's connection now, with them.
+        self._to_replay += plan.changed_keys.height + len(plan.former_phones)
+        if self._to_replay > MAX_REPLAY:
+            self._read = self.db.submit(FlagIndex.read, settings)
 
     def add(self, plan: BatchPlan, seq: int) -> None:
         self._raise_if_failed()
@@ -202,7 +223,7 @@ class _Flags:
     ) -> None:
         ctx = self.ctx
         if read is not None and not self.index.loaded:
-            self.index.load(read.result())
+            self.index.load(read.result(), replay=self._at_start)
         flags = flag_created(self.index, plan.created_keys, plan.key_changes)
         self.index.update(plan.changed_keys, plan.former_phones)
         outcomes = flag_outcomes(

@@ -13,7 +13,9 @@ Counts at the start come from the account's flag index, held in memory for the i
 contact's email key and name-and-birth-date key as 128-bit hashes (two independent 64-bit
 hashes), and every former phone as its number. It is loaded the first time a batch creates a
 contact (a fresh import into an empty account loads nothing) and kept up to date from the
-batches' plans, so planning never waits for the database to answer. Two different keys share
+batches' plans, so planning never waits for the database to answer. It is read as the account
+was when the import began, and the batches' changes until then are replayed on it once it loads
+(``engine._Flags``). Two different keys share
 both hashes with a probability far below 10^-25 for a million contacts — below any disk's error
 rate — and a shared hash could only add a flag, never change what is written.
 """
@@ -75,6 +77,8 @@ class FlagIndex:
             pl.Series([], dtype=pl.String),
         )
         self.former = pl.DataFrame(schema={"phone": pl.Int64, "id": pl.Int64})
+        #: The batches' changes (``update``) while the index is not loaded yet.
+        self._pending: list[tuple[pl.DataFrame, pl.DataFrame]] = []
 
     @staticmethod
     def read(conn: Connection, settings: AccountSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -90,8 +94,10 @@ class FlagIndex:
         )
         return frame, former
 
-    def load(self, read: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-        """Build the index from what ``read`` returned."""
+    def load(self, read: tuple[pl.DataFrame, pl.DataFrame], *, replay: bool) -> None:
+        """Build the index from what ``read`` returned; ``replay``: the read is of the account
+        as it was before the batches updated so far, whose changes are applied to it now (else
+        the read has them already)."""
         frame, former = read
         # A part at a time: the keys' intermediate texts for a whole account would cost
         # hundreds of megabytes at once.
@@ -99,12 +105,17 @@ class FlagIndex:
         self.keys = pl.concat(parts, rechunk=True) if parts else _keys_of(frame)
         self.former = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
         self.loaded = True
+        pending, self._pending = self._pending, []
+        for changed, moved in pending if replay else ():
+            self.update(changed, moved)
 
     def update(self, changed: pl.DataFrame, former: pl.DataFrame) -> None:
         """After a batch: ``changed`` (id, ``key:email``, ``key:person`` of every contact it
         created or changed), ``former`` (phone, id of every number that went into a history)."""
         if not self.loaded:
-            return  # loaded later from the database, which has the batch by then
+            if changed.height or former.height:
+                self._pending.append((changed, former))
+            return
         if changed.height:
             self.keys = pl.concat(
                 [

@@ -12,6 +12,10 @@ Nothing but the worker touches the connection while it runs; an error in submitt
 raised in the importing thread at its next ``call`` or at ``drain``. Work may be submitted from
 more than one thread (the flags thread submits the row report): each thread's work runs in the
 order it submitted it.
+
+A large read that must see the account as it was when the import began, and none of the
+import's writes, need not wait its turn: ``read_at_start`` runs it beside the worker, on a
+connection of its own.
 """
 
 from __future__ import annotations
@@ -72,6 +76,31 @@ class DbWorker:
     def close(self) -> None:
         self._jobs.put(_STOP)
         self._thread.join()
+
+
+def read_at_start(conn: Connection, fn: Callable[..., T], *args: Any) -> Future[T] | None:
+    """Run ``fn(other, *args)`` on a thread of its own, on a second connection to ``conn``'s
+    database, in a read transaction: it sees what was committed before ``conn``'s write
+    transaction and none of its writes — the account as it was when the import began, since the
+    import holds the account's writers off until it commits (SQLite's write lock, PostgreSQL's
+    ``lock_account``). ``None`` where a second connection would be another database (SQLite in
+    memory): the caller reads through the worker instead."""
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            with conn.engine.connect() as other:
+                other.info["rollbook_write"] = False
+                with other.begin():
+                    future.set_result(fn(other, *args))
+        except BaseException as error:  # raised where the result is asked for
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="rollbook-read", daemon=True).start()
+    return future
 
 
 class Direct:
