@@ -20,7 +20,16 @@ TERM = FieldDef("term", FieldType.CHOICE, "Term", options=("Fall", "Spring", "St
 
 
 def assert_agree(field: FieldDef, values: Sequence[str | None], region: str = "US") -> None:
-    """``normalise_series`` must equal ``normalise_value`` element-wise (nulls stay null)."""
+    """``normalise_series`` must equal ``normalise_value`` element-wise (nulls stay null) — on
+    the values as given, and repeated as a file repeats them (where kinds whose values repeat
+    are normalised once per distinct value)."""
+    _assert_agree(field, values, region)
+    if values:
+        times = max(4, -(-64 // len(values)))  # at least 64 values, each at least 4 times
+        _assert_agree(field, [v for _ in range(times) for v in values], region)
+
+
+def _assert_agree(field: FieldDef, values: Sequence[str | None], region: str) -> None:
     expected = [None if v is None else normalise_value(field, v, region) for v in values]
     got = normalise_series(field, pl.Series("cells", list(values), dtype=pl.String), region)
     assert got.dtype == pl.String
