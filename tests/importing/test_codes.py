@@ -186,7 +186,7 @@ def test_possible_duplicate_sees_what_earlier_batches_changed(
     their changes replayed; read through the import's connection (no second connection, or
     too much to replay), it has them already."""
     if how == "through the import":
-        monkeypatch.setattr(engine, "read_at_start", lambda *args: None)
+        monkeypatch.setattr(engine.ReadAtStart, "possible", staticmethod(lambda conn: False))
     if how == "past the replay bound":
         monkeypatch.setattr(engine, "MAX_REPLAY", 1)
     rows = _import(

@@ -38,7 +38,7 @@ from rollbook.importing.prepare import PreparedBatch
 from rollbook.importing.prints import add_passed, found_or_changed, to_keep
 from rollbook.importing.read import SourceFile
 from rollbook.importing.rules import Decision, InputRow
-from rollbook.importing.worker import DbWorker, read_at_start
+from rollbook.importing.worker import DbWorker, ReadAtStart
 from rollbook.model import AccountSettings, Code, ImportCounts, Status
 from rollbook.store import accounts as store_accounts
 from rollbook.store import bulk
@@ -107,6 +107,10 @@ def find_repeats(
     return Repeats(repeated["crm_id"], repeated["id"]), total
 
 
+#: The flag index's read: through the import's connection, or beside it.
+_Read = Future[tuple[pl.DataFrame, pl.DataFrame]] | ReadAtStart[tuple[pl.DataFrame, pl.DataFrame]]
+
+
 @dataclass
 class _ToFlag:
     """What the flags need of a plan (the rest of it can go once it is written)."""
@@ -139,7 +143,7 @@ class _Flags:
 
     A batch's flags depend on the account as it was when the batch began, kept in the flag
     index. The index is read the first time a batch creates a contact (``before_writes``), on a
-    connection of its own (``worker.read_at_start``): it sees the account as it was when the
+    connection of its own (``worker.ReadAtStart``): it sees the account as it was when the
     import began, and the changes of the batches before are applied to it once it is loaded,
     then every later batch's in order. Neither the planning thread nor the import's connection
     waits for it — a whole account's keys took the import's connection ~2 s a million. (Where
@@ -159,10 +163,10 @@ class _Flags:
         self.index = FlagIndex()
         self.counts = ImportCounts()
         self.report: list[pl.DataFrame] = []
-        self._read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None = None
-        #: Is the index read as the account was when the import began (else: before the
-        #: writes of the first batch that creates a contact)?
-        self._at_start = False
+        self._read: _Read | None = None
+        #: The index read as the account was when the import began (else through the import's
+        #: connection, before the writes of the first batch that creates a contact).
+        self._beside: ReadAtStart[tuple[pl.DataFrame, pl.DataFrame]] | None = None
         self._to_replay = 0
         self._failed: BaseException | None = None
         # One batch waits at most: the batches' outcomes are held until they are flagged.
@@ -177,9 +181,11 @@ class _Flags:
             return
         settings = self.ctx.settings
         if plan.created_keys.height:
-            read = read_at_start(self.db.conn, FlagIndex.read, settings)
-            self._read = read or self.db.submit(FlagIndex.read, settings)
-            self._at_start = read is not None
+            if ReadAtStart.possible(self.db.conn):
+                self._beside = ReadAtStart(self.db.conn, FlagIndex.read, settings)
+                self._read = self._beside
+            else:
+                self._read = self.db.submit(FlagIndex.read, settings)
             return
         # The changes to replay are held in memory until the index loads: past a bound, the
         # index is read through the import's connection now, with them.
@@ -201,6 +207,8 @@ class _Flags:
         if self._thread.is_alive():
             self._queue.put(self._DONE)
             self._thread.join()
+        if self._beside is not None:  # it ends before the import does, whatever happened
+            self._beside.join()
 
     def _raise_if_failed(self) -> None:
         if self._failed is not None:
@@ -219,11 +227,11 @@ class _Flags:
         self,
         plan: _ToFlag,
         seq: int,
-        read: Future[tuple[pl.DataFrame, pl.DataFrame]] | None,
+        read: _Read | None,
     ) -> None:
         ctx = self.ctx
         if read is not None and not self.index.loaded:
-            self.index.load(read.result(), replay=self._at_start)
+            self.index.load(read.result(), replay=self._beside is not None)
         flags = flag_created(self.index, plan.created_keys, plan.key_changes)
         self.index.update(plan.changed_keys, plan.former_phones)
         outcomes = flag_outcomes(

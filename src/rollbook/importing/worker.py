@@ -14,7 +14,7 @@ more than one thread (the flags thread submits the row report): each thread's wo
 order it submitted it.
 
 A large read that must see the account as it was when the import began, and none of the
-import's writes, need not wait its turn: ``read_at_start`` runs it beside the worker, on a
+import's writes, need not wait its turn: ``ReadAtStart`` runs it beside the worker, on a
 connection of its own.
 """
 
@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -78,29 +78,43 @@ class DbWorker:
         self._thread.join()
 
 
-def read_at_start(conn: Connection, fn: Callable[..., T], *args: Any) -> Future[T] | None:
-    """Run ``fn(other, *args)`` on a thread of its own, on a second connection to ``conn``'s
+class ReadAtStart(Generic[T]):
+    """``fn(other, *args)`` run on a thread of its own, on a second connection to ``conn``'s
     database, in a read transaction: it sees what was committed before ``conn``'s write
     transaction and none of its writes — the account as it was when the import began, since the
     import holds the account's writers off until it commits (SQLite's write lock, PostgreSQL's
-    ``lock_account``). ``None`` where a second connection would be another database (SQLite in
-    memory): the caller reads through the worker instead."""
-    url = conn.engine.url
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return None
-    future: Future[T] = Future()
+    ``lock_account``). ``possible(conn)`` is false where a second connection would be another
+    database (SQLite in memory): the caller reads through the worker instead."""
 
-    def run() -> None:
+    def __init__(self, conn: Connection, fn: Callable[..., T], *args: Any) -> None:
+        self._future: Future[T] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(conn, fn, args), name="rollbook-read", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def possible(conn: Connection) -> bool:
+        url = conn.engine.url
+        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+    def _run(self, conn: Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
         try:
             with conn.engine.connect() as other:
                 other.info["rollbook_write"] = False
                 with other.begin():
-                    future.set_result(fn(other, *args))
+                    result = fn(other, *args)
         except BaseException as error:  # raised where the result is asked for
-            future.set_exception(error)
+            self._future.set_exception(error)
+            return
+        self._future.set_result(result)
 
-    threading.Thread(target=run, name="rollbook-read", daemon=True).start()
-    return future
+    def result(self) -> T:
+        return self._future.result()
+
+    def join(self) -> None:
+        """Wait until the read and its connection are done, whatever happened."""
+        self._thread.join()
 
 
 class Direct:
