@@ -72,6 +72,16 @@ class ReadBatch:
     prints: pl.DataFrame
 
 
+@dataclass
+class _Split:
+    """A batch read, its rows to plan not normalised yet (they are, with the rest of their
+    group: ``_joined``)."""
+
+    planned: Batch
+    passed: Passed | None
+    prints: pl.DataFrame
+
+
 #: Batches read while the first pass runs and the prints are read (each ~10 MB of cells).
 READ_WHILE_SHUT = 4
 
@@ -79,25 +89,29 @@ READ_WHILE_SHUT = 4
 MAX_JOINED = 4
 
 
-def _joined(reads: list[ReadBatch]) -> ReadBatch:
-    """Consecutive batches read ahead as one."""
-    if len(reads) == 1:
-        return reads[0]
+def _joined(reads: list[_Split], mapping: FileMapping, settings: AccountSettings) -> ReadBatch:
+    """Consecutive batches read ahead as one, their rows to plan normalised and prepared
+    together (for a few rows each, that is mostly the cost of the calls)."""
+    planned = _concat_batches([r.planned for r in reads])
+    prepared = prepare(normalise_batch(planned, mapping, settings), settings)
     passed = [r.passed for r in reads if r.passed is not None]
     joined = None
     if passed:
-        raw = [p.batch for p in passed]
         joined = Passed(
-            pl.concat([p.rows for p in passed]),
-            Batch(
-                pl.concat([b.rows for b in raw]),
-                pl.concat([b.cells for b in raw], how="vertical_relaxed"),
-                [],
-                0,
-            ),
+            pl.concat([p.rows for p in passed]), _concat_batches([p.batch for p in passed])
         )
-    return ReadBatch(
-        _concat([r.prepared for r in reads]), joined, pl.concat([r.prints for r in reads])
+    return ReadBatch(prepared, joined, pl.concat([r.prints for r in reads]))
+
+
+def _concat_batches(batches: list[Batch]) -> Batch:
+    """Batches of the file, in row order, as one."""
+    if len(batches) == 1:
+        return batches[0]
+    return Batch(
+        pl.concat([b.rows for b in batches]),
+        pl.concat([b.cells for b in batches], how="vertical_relaxed"),
+        [bad for b in batches for bad in b.bad_rows],
+        sum(b.blank_rows for b in batches),
     )
 
 
@@ -116,6 +130,10 @@ def _concat(parts: list[PreparedBatch]) -> PreparedBatch:
         sum(p.batch.blank_rows for p in parts),
     )
     return PreparedBatch(frame.select(first.frame.columns), nb)
+
+
+def _to_plan(read: _Split) -> int:
+    return read.planned.cells.height + len(read.planned.bad_rows)
 
 
 class Ahead:
@@ -152,7 +170,7 @@ class Ahead:
 
     def _work(self) -> None:
         mapping, settings, gate = self.mapping, self.settings, self.gate
-        pending: list[ReadBatch] = []
+        pending: list[_Split] = []
         try:
             for batch, prints in self._printed():
                 planned, passed = batch, None
@@ -160,19 +178,15 @@ class Ahead:
                     planned, passed = split(
                         batch, prints, mapping, settings, gate.known, gate.repeated
                     )
-                prepared = prepare(normalise_batch(planned, mapping, settings), settings)
                 frame = pl.DataFrame([batch.rows.alias("row"), prints])
-                pending.append(ReadBatch(prepared, passed, frame))
+                pending.append(_Split(planned, passed, frame))
                 # Where most rows are passed, a few batches' rows are planned together: a plan
                 # has a cost of its own, whatever its size.
-                if (
-                    len(pending) == MAX_JOINED
-                    or sum(len(r.prepared.batch) for r in pending) * 2 > self.rows
-                ):
-                    if not self._put(_joined(pending)):
+                if len(pending) == MAX_JOINED or sum(_to_plan(r) for r in pending) * 2 > self.rows:
+                    if not self._put(_joined(pending, mapping, settings)):
                         return
                     pending = []
-            if pending and not self._put(_joined(pending)):
+            if pending and not self._put(_joined(pending, mapping, settings)):
                 return
             self._put(self._DONE)
         except BaseException as error:  # handed to the reading side, which raises it
