@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollbook.fields import WHITESPACE, clean_cell, clean_series, name_key, name_key_series
+from rollbook.fields import (
+    WHITESPACE,
+    clean_cell,
+    clean_frame,
+    clean_series,
+    name_key,
+    name_key_series,
+)
 from rollbook.model import CLEAR
 
 CLEANED = [
@@ -78,6 +85,19 @@ def scalar_clean(raw: str | None) -> str | None:
 def test_clean_series_equals_clean_cell(cells: list[str | None]) -> None:
     got = clean_series(pl.Series(cells, dtype=pl.String)).to_list()
     assert got == [scalar_clean(c) for c in cells]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    columns=st.lists(st.lists(st.one_of(st.none(), cell_text), min_size=8, max_size=8), min_size=1)
+)
+def test_clean_frame_equals_clean_series(columns: list[list[str | None]]) -> None:
+    frame = pl.DataFrame({str(i): pl.Series(c, dtype=pl.String) for i, c in enumerate(columns)})
+    names = [str(i) for i in range(len(columns))][::-1]  # not in the frame's order
+    got = clean_frame(frame, names)
+    assert got.columns == names
+    for name in names:
+        assert got[name].to_list() == [scalar_clean(c) for c in frame[name].to_list()]
 
 
 # -- name keys ------------------------------------------------------------------------------------

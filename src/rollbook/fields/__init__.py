@@ -20,6 +20,7 @@ import polars as pl
 from rollbook.fields.cells import (
     WHITESPACE,
     clean_cell,
+    clean_frame,
     clean_series,
     name_key,
     name_key_series,
@@ -45,6 +46,7 @@ from rollbook.model import FieldDef, FieldType
 __all__ = [
     "WHITESPACE",
     "clean_cell",
+    "clean_frame",
     "clean_series",
     "invalid_reason",
     "name_key",

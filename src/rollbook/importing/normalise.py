@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from rollbook.fields import clean_series, normalise_series
+from rollbook.fields import clean_frame, normalise_series
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.read import BadRow, Batch
 from rollbook.importing.rules import InputRow
@@ -47,9 +47,10 @@ def normalise_batch(
     """Normalise the mapped columns of ``batch`` (``only`` these fields, if given)."""
     columns: list[pl.Series] = [batch.rows.alias("row")]
     fields = tuple(k for k in mapping.fields if only is None or k in only)
+    cells = clean_frame(batch.cells, sorted({str(mapping.fields[key]) for key in fields}))
     for key in fields:
         f = settings.field(key)
-        cleaned = clean_series(batch.cells[str(mapping.fields[key])])
+        cleaned = cells[str(mapping.fields[key])]
         unset = (cleaned == UNSET_WORD).fill_null(False)
         any_unset = unset.any()
         values = normalise_series(
