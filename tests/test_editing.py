@@ -191,3 +191,27 @@ def test_clearing_a_phone_keeps_when_who_and_why(acme: Store, tmp_path: Path) ->
 def test_a_birth_date_field_must_be_a_date(acme: Store) -> None:
     with pytest.raises(InvalidInput, match="must be a date"):
         accounts_service.add_field(acme, "acme", "birth_date", type="text")
+
+
+def test_an_import_s_change_is_in_the_timeline_with_old_and_new_values(
+    acme: Store, tmp_path: Path
+) -> None:
+    """The event of a row that updates a contact names the import and row, and holds exactly
+    the fields the row wrote, each with its old and new value (quotes, backslashes and letters
+    beyond ASCII come back as they were; a cleared value is the field's empty value)."""
+    _import(acme, tmp_path, FILE.replace("A1,Ann,Lee", 'A1,Ann,O"Lee').replace(",ann@", ",ann@"))
+    _import(
+        acme,
+        tmp_path,
+        'crm_id,first_name,last_name,phone,email,gpa\nA1,Zoë,"Le\\e",(212) 555-0199,UNSET,3.5\n',
+    )
+    ann = _ann(acme)
+    change = ann["timeline"][-1]
+    assert (change["source"], change["import_id"], change["row"]) == ("import", 2, 2)
+    assert change["changes"] == {
+        "first_name": ["Ann", "Zoë"],
+        "last_name": ['O"Lee', "Le\\e"],
+        "phone": ["+12125550101", "+12125550199"],
+        "email": ["ann@example.edu", None],
+        "gpa": [None, "3.5"],
+    }

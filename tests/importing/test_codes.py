@@ -87,6 +87,36 @@ def test_invalid_phone_email_and_value_together(acme: Store, tmp_path: Path) -> 
     assert "555-12" not in message  # no cell contents in messages
 
 
+def test_rows_with_cells_that_do_not_normalise_each_say_which(acme: Store, tmp_path: Path) -> None:
+    """Each row's codes and message name its own columns that did not normalise, in the file's
+    order of fields, whatever the other rows of its batch have; a repeated CRM ID comes first."""
+    rows = _import(
+        acme,
+        tmp_path,
+        "crm_id,phone,email,birth_date\n"
+        "A1,555-12,ann@example.edu,2001-02-03\n"  # the phone
+        "A2,(212) 555-0102,nope,2001-02-03\n"  # the email
+        "A3,555-12,nope,31/31/2001\n"  # all three
+        "A4,555-13,x@example.edu,\n"  # the phone again
+        "A5,555-12,,\n"  # a repeated CRM ID and the phone
+        "A5,(212) 555-0105,,\n",
+    )
+    phone = "Column 'phone': not a valid phone number for region US."
+    email = "Column 'email': not a valid email address."
+    date = "Column 'birth_date': not a date (use YYYY-MM-DD or MM/DD/YYYY)."
+    assert rows[2] == ("skipped", (Code.INVALID_PHONE,), phone)
+    assert rows[3] == ("skipped", (Code.INVALID_EMAIL,), email)
+    assert rows[4] == (
+        "skipped",
+        (Code.INVALID_PHONE, Code.INVALID_EMAIL, Code.INVALID_VALUE),
+        f"{phone} {email} {date}",
+    )
+    assert rows[5] == rows[2]
+    assert rows[6][1] == (Code.DUPLICATE_UNIQUE_ID_CRM_ID, Code.INVALID_PHONE)
+    assert rows[6][2].startswith("This CRM ID is also in row 7;") and rows[6][2].endswith(phone)
+    assert rows[7][1] == (Code.DUPLICATE_UNIQUE_ID_CRM_ID,)
+
+
 def test_ragged_row_is_invalid_value(acme: Store, tmp_path: Path) -> None:
     rows = _import(acme, tmp_path, "crm_id,first_name\nA1,Ann,extra\nA2,Bob\n")
     assert rows[2][:2] == ("skipped", (Code.INVALID_VALUE,))

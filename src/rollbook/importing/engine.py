@@ -51,6 +51,8 @@ log = logging.getLogger("rollbook.imports")
 
 #: Rows per batch: large enough for set-based work, small enough to bound memory.
 BATCH_ROWS = 50000
+#: Planned batches that may wait for their flags (``_Flags``).
+FLAGS_WAITING = 4
 #: Contacts changed before the flag index is first needed, whose changes are kept to be
 #: replayed on it (``_Flags``), at most.
 MAX_REPLAY = 100_000
@@ -169,8 +171,9 @@ class _Flags:
         self._beside: ReadAtStart[tuple[pl.DataFrame, pl.DataFrame]] | None = None
         self._to_replay = 0
         self._failed: BaseException | None = None
-        # One batch waits at most: the batches' outcomes are held until they are flagged.
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        # The batches' outcomes are held until they are flagged: a few may wait, so that
+        # planning goes on while the flag index loads (a whole account's keys: seconds).
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=FLAGS_WAITING)
         self._thread = threading.Thread(target=self._run, name="rollbook-flags", daemon=True)
         self._thread.start()
 

@@ -40,7 +40,7 @@ from rollbook.importing.flags import BatchChanges
 from rollbook.importing.keys import email_key_series, person_key_series
 from rollbook.importing.lookup import Candidates, Lookup, Memory, Prefetch, value_keys
 from rollbook.importing.messages import MessageContext, row_message
-from rollbook.importing.normalise import NormalisedBatch, input_rows
+from rollbook.importing.normalise import NormalisedBatch, input_rows, invalid_column
 from rollbook.importing.prepare import (
     INVALID_CODES,
     PreparedBatch,
@@ -51,7 +51,14 @@ from rollbook.importing.prepare import (
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.sequential import BatchState, SequentialResult, decide_in_order
 from rollbook.importing.worker import Db
-from rollbook.model import BIRTH_DATE_KEY, AccountSettings, Code, ContactState, Status
+from rollbook.model import (
+    BIRTH_DATE_KEY,
+    CODE_ORDER,
+    AccountSettings,
+    Code,
+    ContactState,
+    Status,
+)
 
 STR = pl.String
 CREATED, UPDATED, UNCHANGED, SKIPPED = (s.value for s in Status)
@@ -112,6 +119,7 @@ class BatchPlan:
 #: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
 #: file, or a cell did not normalise.
 STOP_CODES = (Code.DUPLICATE_UNIQUE_ID_CRM_ID, Code.DUPLICATE_UNIQUE_ID_ID, *INVALID_CODES)
+DUPLICATE_CRM, DUPLICATE_ID = STOP_CODES[:2]
 
 
 def plan_batch(
@@ -472,19 +480,28 @@ def _changes(
             dropped.append((cid, key))
     upd = applied.filter(pl.col("status") == UPDATED)
     if upd.height:
-        for record in upd.select(
-            "row",
-            "target",
-            *(f"w:{k}" for k in writable),
-            *(f"n:{k}" for k in writable),
-            *(f"cur:{k}" for k in writable),
-        ).iter_rows(named=True):
-            changes = {
-                k: [record[f"cur:{k}"], record[f"n:{k}"]] for k in writable if record[f"w:{k}"]
-            }
-            events.append((record["target"], record["row"], json.dumps(changes)))
-            if "phone" in changes and changes["phone"][0] is not None:
-                former.append((record["target"], changes["phone"][0], record["row"]))
+        # Each event's changes as JSON — {"field": [old, new], …} for the fields written — built
+        # in columns (Polars encodes each value), not a json.dumps per row.
+        pieces = [
+            pl.when(pl.col(f"w:{k}")).then(
+                pl.concat_str(
+                    pl.lit(f'"{k}":['),
+                    _json_value(f"cur:{k}"),
+                    pl.lit(","),
+                    _json_value(f"n:{k}"),
+                    pl.lit("]"),
+                )
+            )
+            for k in writable
+        ]
+        as_json = pl.lit("{") + pl.concat_str(pieces, separator=",", ignore_nulls=True) + "}"
+        events.extend(upd.select("target", "row", as_json.alias("changes")).rows())
+        if "phone" in writable:
+            former.extend(
+                upd.filter(pl.col("w:phone") & pl.col("cur:phone").is_not_null())
+                .select("target", "cur:phone", "row")
+                .rows()
+            )
     for d in seq.decisions:
         if d.status not in (Status.UPDATED, Status.UNCHANGED) or d.contact_id is None:
             continue
@@ -499,6 +516,12 @@ def _changes(
     events.sort(key=lambda e: e[1])
     former.sort(key=lambda f: f[2])
     return events, former, dropped
+
+
+def _json_value(column: str) -> pl.Expr:
+    """A text column's values as JSON (a string, or ``null``)."""
+    encoded = pl.struct(pl.col(column).alias("v")).struct.json_encode()  # {"v":…}
+    return encoded.str.strip_prefix('{"v":').str.strip_suffix("}")
 
 
 def _key_events(
@@ -649,8 +672,13 @@ def _outcomes(
     def input_rows_of(subset: pl.DataFrame) -> list[InputRow]:
         return input_rows(_as_batch(nb, frame.join(subset.select("i"), on="i")), settings)
 
-    # Rows stopped by the whole-file checks, and rows that could not be read.
+    # Rows stopped by the whole-file checks, and rows that could not be read. Those stopped
+    # by their cells alone (most) share their messages: one per set of columns that did not
+    # normalise.
     pre = rows.filter(~pl.col("live")).sort("i")
+    repeated = pl.col(f"stop:{DUPLICATE_CRM.value}") | pl.col(f"stop:{DUPLICATE_ID.value}")
+    by_cells = pre.filter(~repeated)
+    pre = pre.filter(repeated)
     if pre.height:
         pre = pre.with_columns(
             codes_list(*((pl.col(f"stop:{code.value}"), code) for code in STOP_CODES)).alias(
@@ -688,6 +716,8 @@ def _outcomes(
             detail = {"other": other, "names_differ": names_differ, "missing": missing}
             add(Decision(row.row, Status.SKIPPED, (Code(code),), cid, detail=detail), row)
     parts = [pl.DataFrame(records, schema=OUTCOME_SCHEMA, orient="row")]
+    if by_cells.height:
+        parts.append(_invalid_outcomes(by_cells, frame, list(nb.fields), settings, messages))
 
     # ... new contacts ...
     if new.height:
@@ -744,6 +774,42 @@ def _outcomes(
             )
         )
     return pl.concat([p.cast(OUTCOME_SCHEMA) for p in parts]).sort("row")  # type: ignore[arg-type]
+
+
+def _invalid_outcomes(
+    rows: pl.DataFrame,
+    frame: pl.DataFrame,
+    fields: list[str],
+    settings: AccountSettings,
+    messages: MessageContext,
+) -> pl.DataFrame:
+    """The outcomes of rows skipped only because cells did not normalise: their codes and
+    message depend on nothing but which fields' cells those were (as the definition reads the
+    row: ``normalise.input_rows``)."""
+    bits = [pl.col(invalid_column(k)).fill_null(False).cast(pl.UInt8).cast(STR) for k in fields]
+    rows = rows.join(frame.select("i", *(invalid_column(k) for k in fields)), on="i").with_columns(
+        pl.concat_str(bits).alias("invalid")
+    )
+    shared = []
+    for (pattern,) in rows.select("invalid").unique().iter_rows():
+        invalid = {
+            k: settings.field(k).invalid_code
+            for k, bit in zip(fields, pattern, strict=True)
+            if bit == "1"
+        }
+        codes = tuple(c for c in CODE_ORDER if c in invalid.values())
+        d = Decision(0, Status.SKIPPED, codes)
+        shared.append((pattern, _codes_text(d), row_message(d, InputRow(0, {}, invalid), messages)))
+    table = pl.DataFrame(
+        shared, schema={"invalid": STR, "codes": STR, "message": STR}, orient="row"
+    )
+    return rows.join(table, on="invalid").select(
+        "row",
+        pl.lit(SKIPPED).alias("status"),
+        "codes",
+        pl.lit(None, pl.Int64).alias("contact_id"),
+        "message",
+    )
 
 
 def _codes_text(d: Decision) -> str | None:
