@@ -1,21 +1,23 @@
-"""What a million new contacts cost SQLite to write, by how the unique indexes are kept.
+"""What a million new contacts cost SQLite to write, by how the statements and the unique
+indexes are kept.
 
     .venv/bin/python benchmarks/sqlite_insert.py              # 1,000,000 rows, 3 runs each
 
 The write of a fresh import is the largest single piece of the SQLite benchmark
 (docs/benchmarks.md). This isolates it: the rows rollbook inserts (the contacts table's shape,
-batches of 50,000, one transaction) written four ways, side by side in one run:
+phones in no order, batches of 50,000, one transaction) written six ways, side by side in one
+run:
 
   kept      the (account, phone) and (account, crm_id) unique indexes maintained row by row,
-            a statement per row
-  multi     the same indexes, 500 rows a statement (``INSERT … VALUES (…), (…), …``), as
-            rollbook writes
+            a statement per row, SQLite's default 2 MiB page cache
+  multi     the same, 500 rows a statement (``INSERT … VALUES (…), (…), …``): SQLite keeps a
+            statement journal for each, to undo it alone
+  fail      the same with ``INSERT OR FAIL``, which needs no statement journal
+  bulk      ``fail`` with the 32 MiB page cache of an import's transaction: as rollbook writes
   none      no unique index at all (the floor of this write)
   after     no index while writing, both unique indexes built at the end, in the transaction
 
-It prints medians and each one's ratio to ``kept``. (Alone, ``multi`` saves little; inside the
-import, where the reading and planning threads hold the interpreter, a statement per row makes
-the writing thread wait for it once a row — docs/benchmarks.md.)
+It prints medians and each one's ratio to ``kept``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from rollbook.store.bulk import ROWS_PER_STATEMENT
+from rollbook.store.database import BULK_CACHE_KIB
 
 COLUMNS = (
     "id, crm_id, first_name, last_name, email, phone, opted_out, archived, custom, created_row, "
@@ -80,27 +83,30 @@ def write(frame: pl.DataFrame, folder: Path, way: str) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("page_size=8192", "journal_mode=WAL", "synchronous=NORMAL"):
         conn.execute(f"PRAGMA {pragma}")
+    if way == "bulk":
+        conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
     conn.execute(TABLE)
-    if way in ("kept", "multi"):
+    if way in ("kept", "multi", "fail", "bulk"):
         for sql in INDEXES:
             conn.execute(sql)
     row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1)"
+    verb = "INSERT OR FAIL" if way in ("fail", "bulk") else "INSERT"
     start = time.perf_counter()
     conn.execute("BEGIN")
     for offset in range(0, frame.height, BATCH):
         part = frame.slice(offset, BATCH)
         rows = zip(*(s.to_list() for s in part.iter_columns()), strict=True)
-        if way == "multi":
+        if way in ("multi", "fail", "bulk"):
             flat = list(itertools.chain.from_iterable(rows))
             step = MULTI * part.width
             for i in range(0, len(flat), step):
                 values = flat[i : i + step]
-                sql = f"INSERT INTO contacts ({COLUMNS}) VALUES " + ", ".join(
+                sql = f"{verb} INTO contacts ({COLUMNS}) VALUES " + ", ".join(
                     [row] * (len(values) // part.width)
                 )
                 conn.execute(sql, values)
         else:
-            conn.executemany(f"INSERT INTO contacts ({COLUMNS}) VALUES {row}", rows)
+            conn.executemany(f"{verb} INTO contacts ({COLUMNS}) VALUES {row}", rows)
     if way == "after":
         for sql in INDEXES:
             conn.execute(sql)
@@ -116,10 +122,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     frame = rows(args.rows)
-    times: dict[str, list[float]] = {"kept": [], "multi": [], "none": [], "after": []}
+    ways = ("kept", "multi", "fail", "bulk", "none", "after")
+    times: dict[str, list[float]] = {way: [] for way in ways}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
-            for way in times:  # interleaved, so that the machine's noise falls on all four
+            for way in ways:  # interleaved, so that the machine's noise falls on all of them
                 times[way].append(write(frame, Path(tmp), way))
     print(f"SQLite {sqlite3.sqlite_version}, {args.rows:,} rows, {args.runs} runs, medians:")
     kept = statistics.median(times["kept"])
