@@ -15,9 +15,9 @@ hashes), and every former phone as its number. It is loaded the first time a bat
 contact (a fresh import into an empty account loads nothing) and kept up to date from the
 batches' plans, so planning never waits for the database to answer. It is read as the account
 was when the import began, and the batches' changes until then are replayed on it once it loads
-(``engine._Flags``). Two different keys share
-both hashes with a probability far below 10^-25 for a million contacts — below any disk's error
-rate — and a shared hash could only add a flag, never change what is written.
+(``engine._Flags``). Two different keys share both hashes with a probability far below 10^-25
+for a million contacts — below any disk's error rate — and a shared hash could only add a flag,
+never change what is written.
 """
 
 from __future__ import annotations

@@ -489,8 +489,11 @@ def update_contacts(
         return
     if "import_print" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.Int64).alias("import_print"))
-    if "keys_moved" not in frame.columns:
-        frame = frame.with_columns(pl.lit(True).alias("keys_moved"))
+    # Where it is not known whether the keys moved, they are written (always right).
+    moved_keys = (
+        pl.col("keys_moved").fill_null(True) if "keys_moved" in frame.columns else pl.lit(True)
+    )
+    frame = frame.with_columns(moved_keys.alias("keys_moved"))
     stamp = _sqlite_time(at) if not _pg(conn) else at
     for moved in (True, False):
         columns = [c for c in UPDATE_COLUMNS if moved or c not in ("phone", "crm_id")]

@@ -162,7 +162,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.info.get("rollbook_bulk"):  # before BEGIN: outside a transaction, no effect
+        if conn.info.get("rollbook_bulk"):  # before BEGIN: inside a transaction they do nothing
             _sqlite_settings(conn.connection.driver_connection, bulk=True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("rollbook_write") else "BEGIN")
 
