@@ -495,11 +495,12 @@ def test_an_account_locked_by_a_writer_still_takes_uploads(postgres: Store) -> N
 def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
     tmp_path: Path,
 ) -> None:
-    """An import's transaction (``write(bulk=True)``, ``preview(bulk=True)``) runs with a larger
-    page cache and without foreign-key checks; the pooled connection gets SQLite's usual
-    settings back afterwards — after a rollback and after an error too — so that every other
-    write still has its foreign keys checked."""
-    from rollbook.store.database import BULK_CACHE_KIB
+    """An import's transaction (``write(bulk=True)``, ``preview(bulk=True)``) runs without
+    foreign-key checks, and with a larger page cache once it writes contacts (``grow_cache``;
+    nothing elsewhere); the pooled connection gets SQLite's usual settings back afterwards —
+    after a rollback and after an error too — so that every other write still has its foreign
+    keys checked."""
+    from rollbook.store.database import BULK_CACHE_KIB, grow_cache
 
     store = Store(f"sqlite:///{tmp_path / 'bulk.db'}")
     store.engine.pool.dispose()
@@ -516,15 +517,26 @@ def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
     with store.write() as conn:
         assert settings(conn) == usual
     with store.write(bulk=True) as conn:
+        assert settings(conn) == (-2000, 0)
+        grow_cache(conn)
         assert settings(conn) == (-BULK_CACHE_KIB, 0)
     with store.write() as conn:
+        assert settings(conn) == usual
+        grow_cache(conn)  # not a bulk transaction: nothing
         assert settings(conn) == usual
     with store.preview(bulk=True) as conn:
+        grow_cache(conn)
         assert settings(conn) == (-BULK_CACHE_KIB, 0)
     with store.write() as conn:
         assert settings(conn) == usual
-    with pytest.raises(RuntimeError), store.write(bulk=True):
-        raise RuntimeError
+
+    def fails() -> None:
+        with store.write(bulk=True) as conn:
+            grow_cache(conn)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fails()
     with store.write() as conn:
         assert settings(conn) == usual
         # and the foreign keys are really checked again

@@ -20,6 +20,7 @@ from rollbook.importing.plan import BatchPlan
 from rollbook.model import AccountSettings, Source
 from rollbook.store import bulk
 from rollbook.store import contacts as store
+from rollbook.store.database import grow_cache
 from rollbook.store.provenance import phone_meta
 
 
@@ -45,6 +46,8 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
     """Write ``plan``. Returns (phone, contact) for every number that went into a history."""
     settings = ctx.settings
     account_id = settings.account_id
+    if plan.created.height or plan.updated.height:
+        grow_cache(conn)
     for column, ids in plan.moving.items():
         store.release_unique_values(conn, account_id, ids, column)
 

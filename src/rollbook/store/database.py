@@ -29,15 +29,17 @@ DEFAULT_SQLITE_FILE = "rollbook.db"
 ENV_URL = "ROLLBOOK_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
-#: SQLite's page cache during a bulk transaction (an import), in KiB; 2 MiB otherwise (SQLite's
-#: default). The unique indexes take an import's rows in no order of theirs — a file's phones land
-#: all over the phone index — and with 2 MiB nearly every row evicts a changed index page to the
-#: WAL, to be read and written again soon after: a million new contacts with phones in no order
-#: took SQLite 7.1 s to insert, and 3.5 s with 32 MiB, which holds a million-contact account's
-#: phone index (docs/benchmarks.md). A bulk transaction checks no foreign keys either: an import
-#: writes rows that refer to its account (read in the same transaction, which holds the write
-#: lock) and to rows it wrote itself, and checking each new contact's account took SQLite ~1 s a
-#: million. The tests run ``PRAGMA foreign_key_check`` after imports.
+#: SQLite's page cache once a bulk transaction (an import) writes contacts (``grow_cache``), in
+#: KiB; 2 MiB otherwise (SQLite's default). The unique indexes take an import's rows in no order
+#: of theirs — a file's phones land all over the phone index — and with 2 MiB nearly every row
+#: evicts a changed index page to the WAL, to be read and written again soon after: a million new
+#: contacts with phones in no order took SQLite 7.1 s to insert, and 3.5 s with 32 MiB, which
+#: holds a million-contact account's phone index (docs/benchmarks.md). (Reads gain nothing from
+#: it, and an import that writes nothing keeps the small cache.) A bulk transaction checks no
+#: foreign keys either: an import writes rows that refer to its account (read in the same
+#: transaction, which holds the write lock) and to rows it wrote itself, and checking each new
+#: contact's account took SQLite ~1 s a million. The tests run ``PRAGMA foreign_key_check`` after
+#: imports.
 BULK_CACHE_KIB = 32 * 1024
 _DEFAULT_CACHE_KIB = 2000
 
@@ -105,7 +107,7 @@ class Store:
             try:
                 yield conn
             finally:
-                if conn.info.pop("rollbook_bulk") and not conn.invalidated:
+                if conn.info.pop("rollbook_bulk", False) and not conn.invalidated:
                     # Outside the transaction again (on the driver's connection: SQLAlchemy's
                     # would begin one), the pooled connection gets its usual settings back.
                     _sqlite_settings(conn.connection.driver_connection, bulk=False)
@@ -162,7 +164,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.info.get("rollbook_bulk"):  # before BEGIN: inside a transaction they do nothing
+        if conn.info.get("rollbook_bulk"):  # before BEGIN: inside a transaction it does nothing
             _sqlite_settings(conn.connection.driver_connection, bulk=True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("rollbook_write") else "BEGIN")
 
@@ -170,4 +172,12 @@ def _configure_sqlite(engine: Engine) -> None:
 def _sqlite_settings(dbapi_conn: Any, *, bulk: bool) -> None:
     """A connection's settings for a bulk transaction or for every other (``BULK_CACHE_KIB``)."""
     dbapi_conn.execute(f"PRAGMA foreign_keys={'OFF' if bulk else 'ON'}")
-    dbapi_conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB if bulk else _DEFAULT_CACHE_KIB}")
+    if not bulk:
+        dbapi_conn.execute(f"PRAGMA cache_size=-{_DEFAULT_CACHE_KIB}")
+
+
+def grow_cache(conn: Connection) -> None:
+    """In a bulk transaction about to write many contacts: SQLite's larger page cache
+    (``BULK_CACHE_KIB``; the transaction's end gives the connection its usual one back)."""
+    if conn.info.get("rollbook_bulk"):
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
