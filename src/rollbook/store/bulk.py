@@ -401,13 +401,6 @@ def _in_statements(
             cur.execute(statement(len(rest) // width), [*shared, *rest])
 
 
-def _tuples(frame: pl.DataFrame, *shared: Any) -> Iterable[tuple[Any, ...]]:
-    """The frame's rows as tuples, followed by ``shared`` values — built column-wise (a list per
-    column, zipped lazily), several times faster than iterating rows."""
-    columns = [s.to_list() for s in frame.iter_columns()]
-    return zip(*columns, *(itertools.repeat(v, frame.height) for v in shared), strict=True)
-
-
 def _sqlite_time(at: datetime) -> str:
     """How SQLAlchemy's DateTime stores a timestamp on SQLite (so it reads it back)."""
     return at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
