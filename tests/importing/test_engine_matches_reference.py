@@ -254,6 +254,17 @@ def _contact(cid: int, **values: str | None) -> ContactState:
             [_contact(1, crm_id="A1"), _contact(2, crm_id="A2")],
             [["2", "UNSET", "", ""], ["", "A2", "c@example.org", ""]],
         ),
+        # Row 1 finds contact 1 with the phone it has; row 2 gives it another: row 1's phone is
+        # then not the contact's (the changed-numbers report).
+        (
+            [_contact(1, crm_id="A1", phone=PHONES[0])],
+            [["1", "", "", PHONES_RAW[0]], ["", "A1", "", PHONES_RAW[1]]],
+        ),
+        # Row 1 creates contact 2; row 2 (by its new id) gives it another phone.
+        (
+            [_contact(1, crm_id="A1")],
+            [["", "N1", "", PHONES_RAW[0]], ["2", "", "", PHONES_RAW[1]]],
+        ),
     ],
 )
 @pytest.mark.parametrize("batch_rows", [1, 2])

@@ -123,6 +123,8 @@ class _ToFlag:
     changed_keys: pl.DataFrame
     #: phone, id: the numbers that went into a history.
     former_phones: pl.DataFrame
+    #: The contacts changed but not created (their keys before the batch are replaced).
+    replaced: pl.Series
 
     @classmethod
     def of(cls, plan: BatchPlan) -> _ToFlag:
@@ -136,6 +138,7 @@ class _ToFlag:
                 schema={"phone": pl.String, "id": pl.Int64},
                 orient="row",
             ),
+            plan.updated["id"].cast(pl.Int64),
         )
 
 
@@ -236,7 +239,7 @@ class _Flags:
         if read is not None and not self.index.loaded:
             self.index.load(read.result(), replay=self._beside is not None)
         flags = flag_created(self.index, plan.created_keys, plan.key_changes)
-        self.index.update(plan.changed_keys, plan.former_phones)
+        self.index.update(plan.changed_keys, plan.former_phones, plan.replaced)
         outcomes = flag_outcomes(
             plan.outcomes, plan.created_keys.filter(flags)["id"], self.messages
         )
@@ -303,8 +306,7 @@ def run_import(
         flags = _Flags(db, ctx, messages, keep_report)
         cleanup.callback(flags.close)
         done = blank = passed_rows = 0
-        found: list[pl.DataFrame] = []  # rows that found their contact, with the file's phone
-        ends: list[pl.DataFrame] = []  # contacts the import created or changed, their phone after
+        found = _Found()  # rows that found their contact, with the file's phone
         labelled: list[pl.Series] = []
         # Contacts an earlier batch found or changed: a row of a later batch is not passed for them.
         touched = pl.Series("id", [], dtype=pl.Int64)
@@ -348,16 +350,7 @@ def run_import(
             if prefetched is not None:
                 prefetched.after(plan.touched())
             memory.remember(plan.changed_keys)
-            found.append(
-                plan.file_phones.select(
-                    "row",
-                    "contact_id",
-                    phone_number_series(plan.file_phones["phone"]).alias("file"),
-                    phone_number_series(plan.file_phones["start"]).alias("start"),
-                )
-            )
-            for part in (plan.created, plan.updated):
-                ends.append(part.select("id", phone_number_series(part["phone"]).alias("end")))
+            found.add(plan)
             labelled.append(plan.labelled)
             blank += nb.blank_rows
             done += len(nb) + n_passed
@@ -373,7 +366,7 @@ def run_import(
             conn, settings.account_id, label, ctx.at, ctx.import_id
         )
         store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
-    changed = _changed_numbers(conn, ctx, found, ends)
+    changed = _changed_numbers(conn, ctx, found)
     store_imports.insert_changed_numbers(conn, changed)
     log.info("import %d: %d rows, %d passed by their print", ctx.import_id, done, passed_rows)
     return EngineResult(flags.counts, done, blank, label, changed, flags.report, passed_rows)
@@ -405,28 +398,67 @@ def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:
         counts.codes[Code(code)] += n
 
 
-def _changed_numbers(
-    conn: Connection, ctx: ImportContext, found: list[pl.DataFrame], ends: list[pl.DataFrame]
-) -> list[dict[str, Any]]:
+class _Found:
+    """The rows that found their contact, with the file's phone and the contact's as the row's
+    batch left it (``BatchPlan.file_phones``); and the contacts a later batch may have changed
+    since: each changed contact's phone after the batch that changed it."""
+
+    def __init__(self) -> None:
+        #: row, contact_id, file: the file's phone was the contact's (most rows).
+        self.same: list[pl.DataFrame] = []
+        #: row, contact_id, file, start: it was not.
+        self.differ: list[pl.DataFrame] = []
+        #: id, end.
+        self.ends: list[pl.DataFrame] = []
+
+    def add(self, plan: BatchPlan) -> None:
+        fp = plan.file_phones
+        phones = fp.select(
+            "row",
+            "contact_id",
+            phone_number_series(fp["phone"]).alias("file"),
+            phone_number_series(fp["start"]).alias("start"),
+        )
+        same = pl.col("file").eq_missing(pl.col("start"))
+        self.same.append(phones.filter(same).drop("start"))
+        self.differ.append(phones.filter(~same))
+        updated = plan.updated
+        self.ends.append(updated.select("id", phone_number_series(updated["phone"]).alias("end")))
+
+    def differing(self) -> pl.DataFrame:
+        """row, contact_id, file of the rows whose phone differs from their contact's phone
+        after the import: its last end if a batch changed it, else its ``start``."""
+        schema = {"id": pl.Int64, "end": pl.Int64}
+        ends = pl.concat([pl.DataFrame(schema=schema), *(e.cast(schema) for e in self.ends)])  # type: ignore[arg-type]
+        # The contact's end marked, so that an end with no phone still counts as the import's.
+        end = ends.filter(pl.col("id").is_last_distinct()).with_columns(ended=pl.lit(True))
+        columns = ["row", "contact_id", "file"]
+        parts = [pl.DataFrame(schema={"row": pl.Int64, "contact_id": pl.Int64, "file": pl.Int64})]
+        for part in self.same:  # the file's phone is the contact's, unless a batch changed it
+            parts.append(
+                part.join(end, left_on="contact_id", right_on="id")
+                .filter(~pl.col("end").eq_missing(pl.col("file")))
+                .select(columns)
+            )
+        for part in self.differ:
+            parts.append(
+                part.join(end, left_on="contact_id", right_on="id", how="left")
+                .with_columns(
+                    pl.when(pl.col("ended"))
+                    .then(pl.col("end"))
+                    .otherwise(pl.col("start"))
+                    .alias("now")
+                )
+                .filter(~pl.col("now").eq_missing(pl.col("file")))
+                .select(columns)
+            )
+        return pl.concat([p.cast(parts[0].schema) for p in parts]).sort("row")
+
+
+def _changed_numbers(conn: Connection, ctx: ImportContext, found: _Found) -> list[dict[str, Any]]:
     """Rows that found a contact whose phone, after the import, differs from the file's: the
     contact's last phone in this import if the import changed it, else the phone it had."""
-    if not found:
-        return []
-    # The contact's end marked, so that an end with no phone still counts as the import's.
-    # (``is_last_distinct`` rather than ``unique``: half the memory for a million contacts.)
-    end = pl.concat(ends).filter(pl.col("id").is_last_distinct()).with_columns(ended=pl.lit(True))
-    # A part at a time: a fresh import finds every contact it creates, and few rows differ.
-    rows = pl.concat(
-        [
-            part.join(end, left_on="contact_id", right_on="id", how="left")
-            .with_columns(
-                pl.when(pl.col("ended")).then(pl.col("end")).otherwise(pl.col("start")).alias("now")
-            )
-            .filter(~pl.col("now").eq_missing(pl.col("file")))
-            .select("row", "contact_id", "file")
-            for part in found
-        ]
-    ).sort("row")
+    rows = found.differing()
     if rows.is_empty():
         return []
     ids = sorted(set(rows["contact_id"].to_list()))

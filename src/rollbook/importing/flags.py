@@ -78,7 +78,7 @@ class FlagIndex:
         )
         self.former = pl.DataFrame(schema={"phone": pl.Int64, "id": pl.Int64})
         #: The batches' changes (``update``) while the index is not loaded yet.
-        self._pending: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+        self._pending: list[tuple[pl.DataFrame, pl.DataFrame, pl.Series]] = []
 
     @staticmethod
     def read(conn: Connection, settings: AccountSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -106,22 +106,24 @@ class FlagIndex:
         self.former = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
         self.loaded = True
         pending, self._pending = self._pending, []
-        for changed, moved in pending if replay else ():
-            self.update(changed, moved)
+        for changed, moved, replaced in pending if replay else ():
+            self.update(changed, moved, replaced)
 
-    def update(self, changed: pl.DataFrame, former: pl.DataFrame) -> None:
+    def update(self, changed: pl.DataFrame, former: pl.DataFrame, replaced: pl.Series) -> None:
         """After a batch: ``changed`` (id, ``key:email``, ``key:person`` of every contact it
-        created or changed), ``former`` (phone, id of every number that went into a history)."""
+        created or changed), ``former`` (phone, id of every number that went into a history),
+        ``replaced`` (the ids among ``changed`` of contacts the batch did not create: their
+        keys before the batch go)."""
         if not self.loaded:
             if changed.height or former.height:
-                self._pending.append((changed, former))
+                self._pending.append((changed, former, replaced))
             return
         if changed.height:
+            kept = self.keys
+            if replaced.len():  # a new contact's id is new: only changed contacts are looked for
+                kept = kept.filter(~pl.col("id").is_in(replaced.implode()))
             self.keys = pl.concat(
-                [
-                    self.keys.filter(~pl.col("id").is_in(changed["id"].implode())),
-                    _hashed(changed["id"], changed["key:email"], changed["key:person"]),
-                ]
+                [kept, _hashed(changed["id"], changed["key:email"], changed["key:person"])]
             )
         if former.height:
             self.former = pl.concat(
@@ -137,7 +139,8 @@ class FlagIndex:
 
 @dataclass
 class BatchChanges:
-    """What a batch did to the keys, as events in row order.
+    """What a batch did to the keys of contacts it did not create, as events in row order (a new
+    contact brings its keys from its row on: the plan's ``created_keys``).
 
     ``events``: row, kind (email/person), key (exact), delta (+1 a contact has it from this row
     on, -1 it no longer has). ``former``: row, phone (exact) — entered a history at this row.
@@ -162,45 +165,58 @@ def flag_created(index: FlagIndex, created: pl.DataFrame, changes: BatchChanges)
 def _count_at_row(
     index: FlagIndex, created: pl.DataFrame, kind: str, changes: BatchChanges
 ) -> pl.Series:
-    """How many contacts have the row's ``kind`` key just before the row is applied."""
+    """How many contacts have the row's ``kind`` key just before the row is applied: the
+    account's when the batch began, the batch's new contacts of the rows before, and what the
+    rows before did to the keys of other contacts. Keys are compared by their 128-bit hashes,
+    as in the index."""
     key = created[f"key:{kind}"]
     probe = pl.DataFrame(
-        {
-            "row": created["row"],
-            "key": key,
-            **{f"h{n}": _hash(key, seed) for n, seed in enumerate(_SEEDS)},
-        }
+        {"row": created["row"], **{f"h{n}": _hash(key, seed) for n, seed in enumerate(_SEEDS)}}
     )
-    # The index (the whole account) is narrowed by one hash, against the batch's, before the
-    # two are joined on both.
+    hashes = ["h0", "h1"]
+    # The index (the whole account) is narrowed by one hash, against the batch's.
     start = (
         index.keys.select(pl.col(f"{kind}:0").alias("h0"), pl.col(f"{kind}:1").alias("h1"))
         .filter(pl.col("h0").is_in(probe["h0"].drop_nulls().implode()))
-        .join(probe.select("h0", "h1").drop_nulls().unique(), on=["h0", "h1"], how="semi")
-        .group_by("h0", "h1")
+        .group_by(hashes)
         .agg(pl.len().cast(pl.Int64).alias("start"))
     )
-    events = changes.events.filter(pl.col("kind") == kind).select(
-        pl.col("row").alias("at"), "key", "delta"
+    # New contacts of the batch with the same key, in rows before: only where a key is new twice.
+    twins = probe.filter(pl.col("h0").is_not_null() & pl.col("h0").is_duplicated())
+    earlier = twins.select(
+        "row", (pl.col("row").rank("ordinal").over(hashes).cast(pl.Int64) - 1).alias("earlier")
     )
-    before = (
-        probe.select("row", "key")
-        .join(events, on="key", how="inner")
-        .filter(pl.col("at") < pl.col("row"))
-        .group_by("row")
-        .agg(pl.col("delta").sum().alias("moved"))
+    counted = probe.join(start, on=hashes, how="left", maintain_order="left").join(
+        earlier, on="row", how="left", maintain_order="left"
     )
-    counted = (
-        probe.join(start, on=["h0", "h1"], how="left", maintain_order="left")
-        .join(before, on="row", how="left", maintain_order="left")
-        .select(
-            pl.when(pl.col("key").is_null())
-            .then(0)
-            .otherwise(pl.col("start").fill_null(0) + pl.col("moved").fill_null(0))
-            .alias("count")
+    events = changes.events.filter(pl.col("kind") == kind)
+    if events.height:
+        moved = (
+            probe.join(
+                events.select(
+                    pl.col("row").alias("at"),
+                    "delta",
+                    *(_hash(events["key"], seed).alias(f"h{n}") for n, seed in enumerate(_SEEDS)),
+                ),
+                on=hashes,
+            )
+            .filter(pl.col("at") < pl.col("row"))
+            .group_by("row")
+            .agg(pl.col("delta").sum().alias("moved"))
         )
-    )
-    return counted["count"]
+        counted = counted.join(moved, on="row", how="left", maintain_order="left")
+    else:
+        counted = counted.with_columns(pl.lit(None, pl.Int64).alias("moved"))
+    return counted.select(
+        pl.when(pl.col("h0").is_null())
+        .then(0)
+        .otherwise(
+            pl.col("start").fill_null(0)
+            + pl.col("earlier").fill_null(0)
+            + pl.col("moved").fill_null(0)
+        )
+        .alias("count")
+    )["count"]
 
 
 def _former_at_row(index: FlagIndex, created: pl.DataFrame, changes: BatchChanges) -> pl.Series:

@@ -93,8 +93,9 @@ class BatchPlan:
     former_phones: list[tuple[int, str, int]]
     #: (contact_id, field) whose base is dropped.
     dropped_bases: list[tuple[int, str]]
-    #: (row, contact_id, the file's phone, the contact's phone at the batch's start) for the
-    #: rows that found their contact (for the changed-numbers report).
+    #: row, contact_id, phone (the file's), start (the contact's phone at the batch's start, or
+    #: at its end for a contact the batch created) for the rows that found their contact (for
+    #: the changed-numbers report; see ``_file_phones``).
     file_phones: pl.DataFrame
     #: Contacts to carry the import's label.
     labelled: pl.Series
@@ -415,7 +416,7 @@ def _assemble(
             ]
         ),
         created_keys=at_creation.rename({"created_row": "row"}),
-        key_changes=_key_events(bulk_created, existing, seq, settings, writable),
+        key_changes=_key_events(existing, seq, settings, writable),
     )
 
 
@@ -525,24 +526,15 @@ def _json_value(column: str) -> pl.Expr:
 
 
 def _key_events(
-    created: pl.DataFrame,
     existing: pl.DataFrame,
     seq: SequentialResult,
     settings: AccountSettings,
     writable: list[str],
 ) -> BatchChanges:
-    """What the batch did to emails, name-and-birth-date keys and histories, row by row."""
+    """What the batch did to the emails, name-and-birth-date keys and histories of contacts it
+    did not create, row by row (a new contact's keys are the plan's ``created_keys``)."""
     event_schema = {"row": pl.Int64, "kind": STR, "key": STR, "delta": pl.Int64}
     frames: list[pl.DataFrame] = []
-    for kind in ("email", "person"):  # a contact created in columns brings its keys
-        frames.append(
-            created.filter(pl.col(f"key:{kind}").is_not_null()).select(
-                pl.col("created_row").alias("row"),
-                pl.lit(kind).alias("kind"),
-                pl.col(f"key:{kind}").alias("key"),
-                pl.lit(1, pl.Int64).alias("delta"),
-            )
-        )
     changed = existing.filter(pl.col("status") == UPDATED)
     former: list[tuple[int, str]] = []
     if changed.height:  # a changed contact may move from one key to another
@@ -589,7 +581,10 @@ def _key_events(
                 .rows()
             )
     rows: list[tuple[int, str, str, int]] = []
+    creating = {d.row for d in seq.decisions if d.status is Status.CREATED}
     for e in seq.events:
+        if e.row in creating:  # its keys are the new contact's (``created_keys``)
+            continue
         for kind, (b, a) in (("email", e.email), ("person", e.person)):
             if b != a:
                 if b is not None:
@@ -608,17 +603,24 @@ def _key_events(
 def _file_phones(
     new: pl.DataFrame, existing: pl.DataFrame, seq: SequentialResult, rows: pl.DataFrame
 ) -> pl.DataFrame:
-    """(row, contact, the file's phone, the contact's phone when the batch began) for the rows
-    that found their contact, applied or not."""
+    """(row, contact, the file's phone, ``start``) for the rows that found their contact,
+    applied or not. ``start`` is the contact's phone when the batch began, or, for a contact
+    the batch created, when the batch ends: unless a batch changes the contact later (it is
+    then among that plan's ``updated``), it is the contact's phone after the import."""
     schema = {"row": pl.Int64, "contact_id": pl.Int64, "phone": STR, "start": STR}
     made = new.filter(pl.col("ph").is_not_null()).select(
-        "row", "contact_id", pl.col("ph").alias("phone"), pl.lit(None, STR).alias("start")
+        "row", "contact_id", pl.col("ph").alias("phone"), pl.col("ph").alias("start")
     )
     found = existing.filter(pl.col("ph").is_not_null()).select(
         "row", "contact_id", pl.col("ph").alias("phone"), pl.col("cur:phone").alias("start")
     )
+
+    def start(cid: int) -> str | None:
+        values = seq.before[cid] if cid in seq.before else seq.state.contacts[cid].values
+        return values.get("phone")
+
     extra = [
-        (d.row, d.contact_id, phone, seq.before.get(d.contact_id, {}).get("phone"))
+        (d.row, d.contact_id, phone, start(d.contact_id))
         for d, phone in zip(seq.decisions, seq.phones, strict=True)
         if phone is not None and d.contact_id is not None and identified(d)
     ]
