@@ -432,8 +432,9 @@ def test_a_fresh_import_asks_only_about_crm_ids_its_file_repeats() -> None:
     memory = Memory(empty_at_start=True, repeated_crm_ids=["S2", "S3"])
     written = pl.DataFrame({"crm_id": ["S1", "S2", None], "phone": ["+12125550101", None, None]})
     memory.remember(written)
-    assert memory.crm_ids(["S1", "S2", "S3", "S4"]) == ["S2"]
-    assert memory.phone_numbers(["+12125550101", "+12125550102"]) == ["+12125550101"]
+    assert memory.crm_ids(pl.Series(["S1", "S2", "S3", "S4"])).to_list() == ["S2"]
+    phones = pl.Series(["+12125550101", "+12125550102"])
+    assert memory.phone_numbers(phones).to_list() == ["+12125550101"]
     everything = Memory(empty_at_start=False, repeated_crm_ids=["S2"])
     everything.remember(written)
-    assert everything.crm_ids(["S1", "S4"]) == ["S1", "S4"]
+    assert everything.crm_ids(pl.Series(["S1", "S4"])).to_list() == ["S1", "S4"]

@@ -40,8 +40,38 @@ IDENTIFY_SCHEMA = {
 
 
 def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
-    """Each row's contact, one row per row of ``frame`` in its order (``IDENTIFY_SCHEMA``)."""
+    """Each row's contact, one row per row of ``frame`` in its order (``IDENTIFY_SCHEMA``).
+
+    A row none of whose keys names a candidate identifies nobody; only the others are matched
+    against the candidates (in a fresh import, nearly every row is such a row)."""
     rows = frame.select("i", "idv", "crm", "ph", "first_name", "last_name")
+    ids = pl.concat([pl.Series(list(c.redirects), dtype=pl.Int64), c.frame["id"].cast(pl.Int64)])
+    crm_ids = pl.concat([pl.Series(list(c.aliases), dtype=STR), c.frame["crm_id"].drop_nulls()])
+    hit = (
+        pl.col("idv").is_in(ids.implode())
+        | pl.col("crm").is_in(crm_ids.implode())
+        | pl.col("ph").is_in(c.frame["phone"].drop_nulls().implode())
+    ).fill_null(False)
+    mask = rows.select(hit).to_series()
+    nobody = rows.select(
+        "i",
+        *(pl.lit(None, IDENTIFY_SCHEMA[k]).alias(k) for k in _FOUND),
+        pl.col("idv").is_not_null().alias("unknown"),
+        *(pl.lit(False).alias(k) for k in ("conflict", "names_differ", "via_alias")),
+    ).select(list(IDENTIFY_SCHEMA))
+    if not mask.any():
+        return nobody
+    found = _identify(rows.filter(mask), c)
+    at = mask.arg_true()
+    return nobody.with_columns(nobody[k].scatter(at, found[k]) for k in IDENTIFY_SCHEMA)
+
+
+#: What ``identify`` finds, null for a row that names no candidate.
+_FOUND = ("target", "id_target", "crm_holder", "phone_owner", "cur:phone", "cur:crm_id")
+
+
+def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
+    """``identify`` of the rows that name a candidate."""
     redirects = pl.DataFrame(
         {"idv": list(c.redirects), "resolved": list(c.redirects.values())},
         schema={"idv": pl.Int64, "resolved": pl.Int64},
@@ -152,16 +182,21 @@ def entangled(frame: pl.DataFrame) -> pl.Series:
     """For each row: does it share a contact, a phone or a CRM ID with another live row of the
     batch? (Then one may depend on the other.)"""
     live = frame.filter("live")
-    shared: list[pl.Series] = []
+    shared: list[pl.Series] = [pl.Series("i", [], dtype=frame.schema["i"])]
     for columns in (
         ("target", "id_target", "crm_holder", "phone_owner"),  # contacts
         ("ph", "cur:phone"),  # phones
         ("crm", "cur:crm_id"),  # CRM IDs
     ):
-        stacked = pl.concat(
-            [live.select("i", pl.col(col).alias("key")).drop_nulls("key") for col in columns]
-        ).unique()
-        shared.append(stacked.filter(pl.col("key").is_duplicated())["i"])
+        present = [col for col in columns if live[col].null_count() < live.height]
+        if len(present) == 1:  # one key a row (a fresh import's rows find nobody)
+            key = live[present[0]]
+            shared.append(live["i"].filter(key.is_not_null() & key.is_duplicated()))
+        elif present:
+            stacked = pl.concat(
+                [live.select("i", pl.col(col).alias("key")).drop_nulls("key") for col in present]
+            ).unique()
+            shared.append(stacked.filter(pl.col("key").is_duplicated())["i"])
     rows = pl.concat(shared).unique()
     return frame["i"].is_in(rows.implode())
 

@@ -387,7 +387,8 @@ def _read_ahead(
 ) -> Prefetch:
     """The read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
     crm = upcoming.frame["crm"].drop_nulls()
-    return Prefetch(db, settings, crm.filter(~crm.is_in(list(repeats.crm_rows))).to_list())
+    repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
+    return Prefetch(db, settings, crm.filter(~crm.is_in(repeated.implode())))
 
 
 def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:

@@ -83,7 +83,7 @@ class Memory:
 
     def __init__(self, empty_at_start: bool, repeated_crm_ids: Iterable[str] = ()) -> None:
         self.active = empty_at_start
-        self.repeated_crm = frozenset(repeated_crm_ids)
+        self.repeated_crm = pl.Series("crm", list(repeated_crm_ids), dtype=pl.String)
         self.crm = pl.Series("crm", [], dtype=pl.UInt64)
         self.phones = pl.Series("phone", [], dtype=pl.Int64)
 
@@ -95,31 +95,31 @@ class Memory:
         """``written``: crm_id, phone of contacts the import created or changed."""
         if self.active and written.height:
             crm = written["crm_id"].drop_nulls()
-            if self.repeated_crm:
-                crm = crm.filter(crm.is_in(list(self.repeated_crm)))
+            if self.repeated_crm.len():
+                crm = crm.filter(crm.is_in(self.repeated_crm.implode()))
                 self.crm = pl.concat([self.crm, self._hash(crm)])
             self.phones = pl.concat(
                 [self.phones, phone_number_series(written["phone"].drop_nulls())]
             )
 
-    def crm_ids(self, values: Sequence[str]) -> Sequence[str]:
-        if not self.active or not values:
+    def crm_ids(self, values: pl.Series) -> pl.Series:
+        """Of ``values``, the CRM IDs the database may hold."""
+        if not self.active or values.is_empty():
             return values
-        values = [v for v in values if v in self.repeated_crm]
-        if not values:
+        values = values.filter(values.is_in(self.repeated_crm.implode()))
+        if values.is_empty():
             return values
-        s = pl.Series(values, dtype=pl.String)
-        return s.filter(self._hash(s).is_in(self.crm.implode())).to_list()
+        return values.filter(self._hash(values).is_in(self.crm.implode()))
 
-    def phone_numbers(self, values: Sequence[str]) -> Sequence[str]:
-        if not self.active or not values:
+    def phone_numbers(self, values: pl.Series) -> pl.Series:
+        """Of ``values``, the phones the database may hold."""
+        if not self.active or values.is_empty():
             return values
-        s = pl.Series(values, dtype=pl.String)
-        numbers = phone_number_series(s)
+        numbers = phone_number_series(values)
         # The batch's numbers are the smaller set: the import's (up to the file) are checked
         # against them, rather than hashed again for every batch.
         written = self.phones.filter(self.phones.is_in(numbers.implode()))
-        return s.filter(numbers.is_in(written.implode())).to_list()
+        return values.filter(numbers.is_in(written.implode()))
 
 
 def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
@@ -178,32 +178,31 @@ class Prefetch:
     (``duplicate-unique-id``) without a lookup. So the result is exactly what a read at that
     moment would give — and a re-import's largest read overlaps the planning before it."""
 
-    def __init__(self, db: Db, settings: AccountSettings, crm_ids: list[str]) -> None:
-        self._read = (db, settings, frozenset(crm_ids))
+    def __init__(self, db: Db, settings: AccountSettings, crm_ids: pl.Series) -> None:
+        self._read = (db, settings, crm_ids.unique().sort())
         self._future: Future[pl.DataFrame] | None = None
         self._touched = pl.Series("id", [], dtype=pl.Int64)
 
     def start(self) -> None:
         """Queue the read (once this batch has read what it needs, before its writes)."""
         db, settings, crm_ids = self._read
-        self._future = db.submit(_fetch_by_crm_ids, settings, sorted(crm_ids))
+        self._future = db.submit(_fetch_by_crm_ids, settings, crm_ids.to_list())
 
     def after(self, touched: pl.Series) -> None:
         """The contacts the batch planned meanwhile creates or changes (values or bases)."""
         self._touched = touched.cast(pl.Int64)
 
-    def result(self, crm_ids: Sequence[str]) -> tuple[pl.DataFrame, list[str]]:
+    def result(self, crm_ids: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
         """For ``crm_ids``: the contacts read ahead that are still as read (as candidates),
         and the CRM IDs to read again."""
         assert self._future is not None, "the read was never started"
         found = self._future.result()
-        found = found.filter(
-            pl.col("crm_id").is_in(pl.Series(list(crm_ids), dtype=pl.String).implode())
-        )
+        found = found.filter(pl.col("crm_id").is_in(crm_ids.implode()))
         stale = found["id"].is_in(self._touched.implode())
         # Rows planned after all (import prints, see prints.demote) were not read ahead.
-        unread = set(crm_ids).difference(self._read[2])
-        return found.filter(~stale), sorted({*found.filter(stale)["crm_id"], *unread})
+        unread = crm_ids.filter(~crm_ids.is_in(self._read[2].implode()))
+        again = pl.concat([found.filter(stale)["crm_id"], unread.cast(pl.String)])
+        return found.filter(~stale), again.unique().sort()
 
 
 class Lookup:
@@ -247,26 +246,29 @@ class Lookup:
         wanted = sorted({self.redirects.get(i, i) for i in ids} - self.fetched_ids())
         self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
-    def by_crm_ids(self, crm_ids: Sequence[str], prefetched: Prefetch | None = None) -> None:
+    def by_crm_ids(self, crm_ids: pl.Series, prefetched: Prefetch | None = None) -> None:
         """Contacts by CRM ID, and by the CRM IDs merged into them (aliases) — from what was
         ``prefetched`` for them, where the batch before has not made it stale."""
-        crm_ids = sorted(set(self.memory.crm_ids(crm_ids)))
-        if not crm_ids:
+        crm_ids = self.memory.crm_ids(crm_ids.drop_nulls().unique()).sort()
+        if crm_ids.is_empty():
             return
         if prefetched is None:
             self._add(
-                self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids)
+                self.db.call(
+                    bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids.to_list()
+                )
             )
         else:
             fresh, stale = prefetched.result(crm_ids)
             self._add_decoded(fresh)
-            if stale:
+            if stale.len():
                 self._add(
-                    self.db.call(bulk.contacts_where_in, self.settings.account_id, "crm_id", stale)
+                    self.db.call(
+                        bulk.contacts_where_in, self.settings.account_id, "crm_id", stale.to_list()
+                    )
                 )
-        known = set(self.found["crm_id"].drop_nulls().to_list())
-        rest = [c for c in crm_ids if c not in known]
-        if not rest:
+        rest = crm_ids.filter(~crm_ids.is_in(self.found["crm_id"].drop_nulls().implode()))
+        if rest.is_empty():
             return
         pairs = self.db.call(
             bulk.pairs_where_in,
@@ -274,19 +276,21 @@ class Lookup:
             "crm_id",
             "contact_id",
             self.settings.account_id,
-            rest,
+            rest.to_list(),
         )
         self.aliases.update({str(a): int(b) for a, b in pairs})
         wanted = sorted({int(b) for _, b in pairs} - self.fetched_ids())
         self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
-    def by_phones(self, phones: Sequence[str]) -> None:
+    def by_phones(self, phones: pl.Series) -> None:
         """The owners of these phones, where they are not among the candidates already."""
-        known = set(self.found["phone"].drop_nulls().to_list())
-        wanted = sorted(set(self.memory.phone_numbers(phones)) - known)
-        if wanted:
+        phones = self.memory.phone_numbers(phones.drop_nulls().unique())
+        wanted = phones.filter(~phones.is_in(self.found["phone"].drop_nulls().implode())).sort()
+        if wanted.len():
             self._add(
-                self.db.call(bulk.contacts_where_in, self.settings.account_id, "phone", wanted)
+                self.db.call(
+                    bulk.contacts_where_in, self.settings.account_id, "phone", wanted.to_list()
+                )
             )
 
     def fetched_ids(self) -> set[int]:

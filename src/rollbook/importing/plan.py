@@ -162,13 +162,11 @@ def plan_batch(
     live = rows.filter("live")
     lookup = Lookup(db, settings, memory)
     lookup.by_ids(live["idv"].drop_nulls().to_list())
-    lookup.by_crm_ids(live["crm"].drop_nulls().to_list(), prefetched)
-    ident = identify(live, lookup.result())
-    need = ident.join(live.select("i", "ph"), on="i").filter(
-        pl.col("ph").is_not_null() & ~pl.col("ph").eq_missing(pl.col("cur:phone"))
-    )
+    lookup.by_crm_ids(live["crm"], prefetched)
+    ident = identify(live, lookup.result())  # a row per live row, in their order
+    phones = live["ph"]
     known = lookup.found.height
-    lookup.by_phones(need["ph"].to_list())
+    lookup.by_phones(phones.filter(phones.is_not_null() & ~phones.eq_missing(ident["cur:phone"])))
     candidates = lookup.result()
     if after_lookups is not None:
         after_lookups()
@@ -210,7 +208,7 @@ def plan_batch(
         redirects=candidates.redirects,
         allocate=(lambda: take_ids(1)[0]) if all_sequential else lambda: next(provisional),
     )
-    seq_rows = input_rows(_as_batch(nb, frame.join(one_by_one.select("i"), on="i")), settings)
+    seq_rows = input_rows(_as_batch(nb, _rows_of(frame, one_by_one)), settings)
     seq = decide_in_order(state, seq_rows, settings)
 
     # 4. Ids for new contacts, in row order; then flags; then the plan's data.
@@ -243,7 +241,14 @@ def _with(rows: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.Dat
     """``rows`` with these columns of the batch's rows (only the rows that need them)."""
     if not columns:
         return rows
+    if rows.is_empty():
+        return rows.with_columns(pl.lit(None, frame.schema[c]).alias(c) for c in columns)
     return rows.join(frame.select("i", *columns), on="i", how="left")
+
+
+def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
+    """The batch's rows (``frame``) that are in ``subset`` (by ``i``), in the batch's order."""
+    return frame.filter(pl.col("i").is_in(subset["i"].implode()))
 
 
 def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
@@ -309,23 +314,14 @@ def _assemble(
         [(state.contacts[d.contact_id], d.row) for d in seq_new if d.contact_id is not None],
         "created_row",
     )
-    bulk_created = (
-        new.select("i", "contact_id", "row")
-        .join(
-            frame.select(
-                "i", *(f"new:{k}" for k in keys), "new:custom", "key:email", "key:person", "ph"
-            ),
-            on="i",
-        )
-        .select(
-            pl.col("contact_id").alias("id"),
-            pl.col("row").alias("created_row"),
-            *(pl.col(f"new:{k}").alias(k) for k in keys),
-            pl.col("new:custom").alias("custom"),
-            "key:email",
-            "key:person",
-        )
-        .sort("created_row")
+    # The rows are the batch's in its order (``i``), as ``new`` is (by row).
+    bulk_created = _rows_of(frame, new).select(
+        new["contact_id"].alias("id"),
+        pl.col("row").alias("created_row"),
+        *(pl.col(f"new:{k}").alias(k) for k in keys),
+        pl.col("new:custom").alias("custom"),
+        "key:email",
+        "key:person",
     )
     created = pl.concat([bulk_created, _with_keys(seq_created, settings)])
 
@@ -439,11 +435,15 @@ def _final_value(key: str, writable: list[str]) -> pl.Expr:
 
 
 def _with_custom(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    if frame.is_empty():
+        return frame.with_columns(pl.lit(None, STR).alias("custom"))
     custom = [f.key for f in settings.fields if not f.builtin]
     return frame.with_columns(custom_json(frame, custom))
 
 
 def _with_keys(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
+    if frame.is_empty():
+        return frame.with_columns(pl.lit(None, STR).alias(f"key:{k}") for k in ("email", "person"))
     born = (
         frame[BIRTH_DATE_KEY]
         if settings.has_birth_date
@@ -476,7 +476,7 @@ def _changes(
     former: list[tuple[int, str, int]] = []
     dropped: list[tuple[int, str]] = []
     applied = bulk.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
-    for key in writable:
+    for key in writable if applied.height else ():
         for cid in applied.filter(pl.col(f"d:{key}"))["target"].to_list():
             dropped.append((cid, key))
     upd = applied.filter(pl.col("status") == UPDATED)
@@ -672,7 +672,7 @@ def _outcomes(
         )
 
     def input_rows_of(subset: pl.DataFrame) -> list[InputRow]:
-        return input_rows(_as_batch(nb, frame.join(subset.select("i"), on="i")), settings)
+        return input_rows(_as_batch(nb, _rows_of(frame, subset)), settings)
 
     # Rows stopped by the whole-file checks, and rows that could not be read. Those stopped
     # by their cells alone (most) share their messages: one per set of columns that did not
