@@ -31,3 +31,10 @@ def fill_from_scalar(
             index, todo.replace_strict(distinct, answers, return_dtype=pl.String)
         )
     return result.rename(values.name)
+
+
+def is_ascii(values: pl.Series) -> pl.Series:
+    """Whether each text is ASCII only (null stays null): as many bytes as characters, since
+    UTF-8 writes every other character in more than one byte. Several times cheaper than a
+    pattern over every character."""
+    return values.str.len_bytes() == values.str.len_chars()

@@ -12,7 +12,7 @@ from typing import Final
 
 import polars as pl
 
-from rollbook.fields._series import fill_from_scalar
+from rollbook.fields._series import fill_from_scalar, is_ascii
 from rollbook.model import CLEAR, UNSET_WORD, _Clear
 
 #: Characters trimmed from both ends of a cell: ASCII white space, no-break space, the Unicode
@@ -95,6 +95,6 @@ def name_key(name: str) -> str:
 def name_key_series(s: pl.Series) -> pl.Series:
     """Vectorised ``name_key``. Polars has no casefold, so only ASCII text is done in Polars."""
     s = s.cast(pl.String)
-    ascii_only = s.str.contains(r"^[\x00-\x7f]*$")
+    ascii_only = is_ascii(s)
     fast = s.str.to_lowercase().str.replace_all(_ASCII_NAME_SPACE_RE, "")
     return fill_from_scalar(s, fast, ~ascii_only, name_key)

@@ -10,7 +10,7 @@ from typing import Final
 
 import polars as pl
 
-from rollbook.fields._series import fill_from_scalar
+from rollbook.fields._series import fill_from_scalar, is_ascii
 
 TEXT_MAX_CHARS: Final = 1000
 ID_MAX_DIGITS: Final = 18
@@ -106,5 +106,5 @@ def normalise_choice_series(raw: pl.Series, options: tuple[str, ...]) -> pl.Seri
     fast = raw.str.to_lowercase().replace_strict(
         list(table), list(table.values()), default=None, return_dtype=pl.String
     )
-    ascii_only = raw.str.contains(r"^[\x00-\x7f]*$")
+    ascii_only = is_ascii(raw)
     return fill_from_scalar(raw, fast, ~ascii_only, lambda v: normalise_choice(v, options))

@@ -11,11 +11,19 @@ names — and returns, per row, its contact (``target``) and what identification
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 import sqlalchemy as sa
 
 from rollbook.fields import name_key_series
-from rollbook.importing.lookup import Candidates, base_column, has_base_column, value_keys
+from rollbook.importing.lookup import (
+    Candidates,
+    base_column,
+    empty_frame,
+    has_base_column,
+    value_keys,
+)
 from rollbook.importing.normalise import CLEAR_MARK
 from rollbook.importing.prepare import given
 from rollbook.importing.worker import Db
@@ -258,6 +266,24 @@ def decide_existing(
 ) -> pl.DataFrame:
     """Rows that found their contact: the three-way merge field by field, then the unique phone.
     The rows carry the mapped fields' columns and what ``identify`` found."""
+    if rows.is_empty():  # a fresh import's batches: the same empty frame every time
+        return _no_existing(tuple(rows.schema.items()), settings, tuple(fields))
+    return _decide_existing(rows, c, settings, fields)
+
+
+@functools.lru_cache(maxsize=4)
+def _no_existing(
+    schema: tuple[tuple[str, pl.DataType], ...], settings: AccountSettings, fields: tuple[str, ...]
+) -> pl.DataFrame:
+    """``decide_existing`` of no rows. Polars plans each of its expressions (a few per field)
+    whatever the rows: ~7 ms a batch for nothing."""
+    empty = pl.DataFrame(schema=dict(schema))
+    return _decide_existing(empty, Candidates(empty_frame(settings)), settings, list(fields))
+
+
+def _decide_existing(
+    rows: pl.DataFrame, c: Candidates, settings: AccountSettings, fields: list[str]
+) -> pl.DataFrame:
     writable = [k for k in fields if k != "id"]
     current = c.frame.select(
         pl.col("id").alias("target"),

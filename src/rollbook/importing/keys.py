@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from rollbook.fields import name_key, name_key_series
-from rollbook.fields._series import fill_from_scalar
+from rollbook.fields._series import fill_from_scalar, is_ascii
 
 __all__ = [
     "email_key",
@@ -33,7 +33,7 @@ def email_key(email: str) -> str:
 
 def email_key_series(s: pl.Series) -> pl.Series:
     s = s.cast(pl.String)
-    ascii_only = s.str.contains(r"^[\x00-\x7f]*$")
+    ascii_only = is_ascii(s)
     return fill_from_scalar(s, s.str.to_lowercase(), ~ascii_only, email_key)
 
 
