@@ -24,6 +24,7 @@ from rollbook.services import jobs as jobs_service
 from rollbook.services.auth import Principal, Role
 from rollbook.store import Store, bulk, lock_account
 from rollbook.store import contacts as contacts_store
+from rollbook.store.database import SCHEMA_REVISION
 from rollbook.store.migrate import current_revision, downgrade, head_revision, upgrade
 from rollbook.store.provenance import phone_meta
 from rollbook.store.schema import contacts, field_bases, metadata
@@ -34,6 +35,12 @@ def test_migrations_create_exactly_the_schema(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_a_store_knows_the_newest_migration() -> None:
+    """A store opens without Alembic when its database is at ``SCHEMA_REVISION``: a new
+    migration must move it, or stores would not run it."""
+    assert head_revision() == SCHEMA_REVISION
 
 
 def test_migrations_go_down_and_up_again(store: Store) -> None:
