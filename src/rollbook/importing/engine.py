@@ -252,7 +252,8 @@ class _Flags:
             )
         _count(self.counts, outcomes)
         if outcomes.height:
-            self.db.submit(store_imports.write_report_chunk, ctx.import_id, seq, outcomes)
+            chunk = store_imports.ReportChunk.of(outcomes)
+            self.db.submit(store_imports.write_report_chunk, ctx.import_id, seq, chunk)
             if self.keep_report:
                 self.report.append(outcomes)
 

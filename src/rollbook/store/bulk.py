@@ -11,7 +11,6 @@ Polars splits. Everything stays inside the transaction the store opened.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -390,11 +389,11 @@ def _in_statements(
     frame = frame.with_columns(pl.col(pl.Boolean).cast(pl.UInt8))
     for start in range(0, height, rows_at_once):
         part = frame.slice(start, rows_at_once)
-        values = list(
-            itertools.chain.from_iterable(
-                zip(*(s.to_list() for s in part.iter_columns()), strict=True)
-            )
-        )
+        # Row by row, the columns side by side: each column put in its every width-th place
+        # (a slice assignment in C; zipping the rows was four times slower).
+        values: list[Any] = [None] * (part.height * width)
+        for offset, column in enumerate(part.iter_columns()):
+            values[offset::width] = column.to_list()
         whole = (part.height // per) * step
         if whole:
             cur.executemany(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,16 +75,34 @@ def list_imports(conn: Connection, account_id: int, limit: int = 100) -> list[sa
     return list(conn.execute(q))
 
 
-def write_report_chunk(conn: Connection, import_id: int, seq: int, frame: pl.DataFrame) -> None:
-    buf = io.BytesIO()
-    frame.write_ipc(buf, compression="zstd")
+@dataclass(frozen=True)
+class ReportChunk:
+    """A part of an import's row report as it is stored: compressed Arrow, and its rows."""
+
+    first_row: int
+    last_row: int
+    data: bytes
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> ReportChunk:
+        """``frame``'s rows (``row`` …), compressed: it takes no connection, so an import
+        does it off the thread that holds the connection."""
+        buf = io.BytesIO()
+        frame.write_ipc(buf, compression="zstd")
+        first, last = frame.select(
+            pl.col("row").min().alias("first"), pl.col("row").max().alias("last")
+        ).row(0)
+        return cls(int(first or 0), int(last or 0), buf.getvalue())
+
+
+def write_report_chunk(conn: Connection, import_id: int, seq: int, chunk: ReportChunk) -> None:
     conn.execute(
         import_rows.insert().values(
             import_id=import_id,
             seq=seq,
-            first_row=int(frame["row"].min() or 0),  # type: ignore[arg-type]
-            last_row=int(frame["row"].max() or 0),  # type: ignore[arg-type]
-            data=buf.getvalue(),
+            first_row=chunk.first_row,
+            last_row=chunk.last_row,
+            data=chunk.data,
         )
     )
 
