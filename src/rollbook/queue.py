@@ -109,9 +109,28 @@ def _defer(app: procrastinate.App, job_id: int) -> bool:
 def requeue(store: Store, app: procrastinate.App) -> None:
     """Defer every job rollbook's table holds as queued that the queue does not: one saved but
     never deferred (its process stopped in between) would otherwise wait for ever. A job is
-    claimed once whoever defers it (``jobs_service.claim``)."""
-    if requeued := sum(_defer(app, job_id) for job_id in jobs_service.queued_jobs(store)):
+    claimed once whoever defers it (``jobs_service.claim``).
+
+    A job the queue holds waiting or being started is left alone: a worker that has just taken
+    it has not claimed it yet, and a second deferral would only add a job that finds nothing
+    to do."""
+    on_queue = _on_queue(store)
+    waiting = [job_id for job_id in jobs_service.queued_jobs(store) if job_id not in on_queue]
+    if requeued := sum(_defer(app, job_id) for job_id in waiting):
         log.warning("put %d queued job(s) back on the queue", requeued)
+
+
+def _on_queue(store: Store) -> set[int]:
+    """The ids of rollbook's jobs the queue holds waiting or running."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT (args ->> 'job_id')::bigint FROM {SCHEMA}.procrastinate_jobs "
+                "WHERE task_name = :task AND status IN ('todo', 'doing')"
+            ),
+            {"task": RUN_JOB},
+        ).scalars()
+        return {int(job_id) for job_id in rows}
 
 
 class QueueRunner:

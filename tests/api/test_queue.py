@@ -134,6 +134,26 @@ def test_a_job_saved_but_never_put_on_the_queue_still_runs(postgres: Store) -> N
     assert _deferred(postgres) == [("succeeded", 1)]
 
 
+def test_a_job_a_worker_is_taking_is_not_put_back(postgres: Store) -> None:
+    """A worker has taken the job off the queue but not claimed it yet (its row says queued):
+    a process starting then leaves it, rather than deferring it a second time."""
+    with postgres.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS procrastinate CASCADE"))
+    account_id = accounts_service.create_account(postgres, "acme")
+    principal = auth.Principal(account_id, "acme", auth.Role.STAFF, "staff@example.edu")
+    upload = jobs_service.save_upload(postgres, principal, "f.csv", _file(1), ReadLimits())
+    options = {"mapping": {"Student ID": "crm_id", "Mobile Phone": "phone"}}
+    jobs_service.create_job(postgres, principal, upload["upload_id"], "import", options)
+    with TestClient(create_app(ApiSettings(jobs="queue"), store=postgres)):
+        pass  # the job goes on the queue
+    with postgres.engine.begin() as conn:  # a worker takes it
+        conn.execute(sa.text("SET LOCAL search_path TO procrastinate"))
+        conn.execute(sa.text("UPDATE procrastinate_jobs SET status = 'doing'"))
+    with TestClient(create_app(ApiSettings(jobs="queue"), store=postgres)):
+        pass  # another process starts
+    assert _deferred(postgres) == [("doing", 1)]
+
+
 def _deferred(store: Store) -> list[tuple[str, int]]:
     """How many of rollbook's jobs procrastinate holds, by its status."""
     with store.engine.connect() as conn:
