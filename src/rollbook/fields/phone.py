@@ -321,9 +321,13 @@ def _fast_phone(raw: pl.Series, plan: _Plan) -> pl.DataFrame:
     first, *later = plan.owners
     if first.leading_digits is None and later:
         frame = frame.with_columns(valid=pl.col("possible") & first.valid(nsn))
+        # A number of a length none of them admits is valid in none (each type's pattern
+        # needs one of its region's lengths): the usual typo, a number too short, skips the
+        # patterns of every region of the code (~40 ms a batch of 50,000 with 2% of them).
+        lengths = sorted({n for rules in later for n in rules.lengths})
         frame = _where(
             frame,
-            pl.col("possible") & ~pl.col("valid") & ~unsure,
+            pl.col("possible") & ~pl.col("valid") & ~unsure & nsn.str.len_bytes().is_in(lengths),
             valid=_owner_valid(tuple(later), nsn),
         )
     else:

@@ -415,15 +415,20 @@ class _Found:
 
     def add(self, plan: BatchPlan) -> None:
         fp = plan.file_phones
-        phones = fp.select(
-            "row",
-            "contact_id",
-            phone_number_series(fp["phone"]).alias("file"),
-            phone_number_series(fp["start"]).alias("start"),
+        same = fp["phone"].eq_missing(fp["start"])
+        kept = fp.filter(same)
+        self.same.append(
+            kept.select("row", "contact_id", phone_number_series(kept["phone"]).alias("file"))
         )
-        same = pl.col("file").eq_missing(pl.col("start"))
-        self.same.append(phones.filter(same).drop("start"))
-        self.differ.append(phones.filter(~same))
+        other = fp.filter(~same)
+        self.differ.append(
+            other.select(
+                "row",
+                "contact_id",
+                phone_number_series(other["phone"]).alias("file"),
+                phone_number_series(other["start"]).alias("start"),
+            )
+        )
         updated = plan.updated
         self.ends.append(updated.select("id", phone_number_series(updated["phone"]).alias("end")))
 
