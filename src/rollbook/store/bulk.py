@@ -332,12 +332,20 @@ def insert_contacts(
             ),
         )
         return
+    # The yes/no flags a file does not set are the same for every new contact: written into
+    # the statement rather than bound row by row.
+    constant = {
+        name: int(values[0])
+        for name in ("opted_out", "archived")
+        if (values := frame[name].unique()).len() == 1 and values[0] is not None
+    }
+    bound = [c for c in INSERT_COLUMNS if c not in constant]
+    fixed = {**constant, "account_id": int(account_id), "created_import_id": int(import_id)}
     insert_rows(
         conn,
-        f"INSERT OR FAIL INTO contacts ({', '.join(INSERT_COLUMNS)}, account_id, "
-        "created_import_id)",
-        f"({', '.join('?' * len(INSERT_COLUMNS))}, {int(account_id)}, {int(import_id)})",
-        frame,
+        f"INSERT OR FAIL INTO contacts ({', '.join([*bound, *fixed])})",
+        f"({', '.join(['?'] * len(bound) + [str(v) for v in fixed.values()])})",
+        frame.select(bound),
     )
 
 
