@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollbook.errors import FileRefused
+from rollbook.fields import WHITESPACE
 from rollbook.importing import read
 from rollbook.importing.read import BadRow, FileFormat, ReadLimits, SourceFile, open_file
 
@@ -248,9 +249,14 @@ def test_blank_rows_are_counted_and_keep_their_numbers(tmp_path: Path, engine: s
     assert blank == 8
 
 
-def test_empty_and_white_space_cells_are_null_other_cells_are_untouched(tmp_path: Path) -> None:
-    source = open_file(write(tmp_path, 'a,b,c,d\n"",  , x ,"\t"\n'))
-    assert cells(source) == [(2, [None, None, " x ", None])]
+def test_empty_and_white_space_cells_are_null_other_cells_are_trimmed(tmp_path: Path) -> None:
+    """Trimmed of exactly the white space cleaning takes off (``fields.WHITESPACE``): a no-break
+    space and a byte-order mark go, a next-line character (U+0085) stays, as ``clean_cell``
+    would leave it."""
+    source = open_file(write(tmp_path, 'a,b,c,d\n"",  , x ,"\t"\n\u00a0y\ufeff,\u0085z,,\n'))
+    assert cells(source) == [(2, [None, None, "x", None]), (3, ["y", "\u0085z", None, None])]
+    batch = next(iter(source.batches()))
+    assert batch.trimmed
 
 
 def test_headers_are_trimmed_and_empty_ones_named(tmp_path: Path) -> None:
@@ -641,7 +647,7 @@ def test_any_written_table_reads_back_exactly(
         elif kind == "ragged":
             expected_bad.append(number)
         else:
-            expected_rows.append((number, [cell if cell.strip() else None for cell in row]))
+            expected_rows.append((number, [cell.strip(WHITESPACE) or None for cell in row]))
     with (
         csv_module_only() if engine == "csv module" else ENGINES["pyarrow"](),
         block_size(1024 if engine.endswith("small blocks") else read._BLOCK_BYTES),

@@ -69,14 +69,17 @@ def clean_series(raw: pl.Series) -> pl.Series:
     return out.rename(raw.name)
 
 
-def clean_frame(cells: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def clean_frame(cells: pl.DataFrame, columns: list[str], *, trimmed: bool = False) -> pl.DataFrame:
     """``clean_series`` of each of ``columns``, all in one query: the trimmed text is computed
     once per column (a query shares it between its two uses; one call per column computes it
-    twice), and the columns side by side."""
-    trimmed = {c: pl.col(c).cast(pl.String).str.strip_chars(WHITESPACE) for c in columns}
+    twice), and the columns side by side. ``trimmed``: the cells come trimmed already (as the
+    file reader leaves them)."""
+    text = {c: pl.col(c).cast(pl.String) for c in columns}
+    if not trimmed:
+        text = {c: t.str.strip_chars(WHITESPACE) for c, t in text.items()}
     out = (
         cells.lazy()
-        .select(pl.when(t.str.len_bytes() > 0).then(t).alias(c) for c, t in trimmed.items())
+        .select(pl.when(t.str.len_bytes() > 0).then(t).alias(c) for c, t in text.items())
         .collect()
     )
     quoted = out.select(pl.col(c).str.starts_with("'").any() for c in columns).row(0)

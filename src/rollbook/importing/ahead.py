@@ -114,6 +114,7 @@ def _concat_batches(batches: list[Batch]) -> Batch:
         pl.concat([b.cells for b in batches], how="vertical_relaxed"),
         [bad for b in batches for bad in b.bad_rows],
         sum(b.blank_rows for b in batches),
+        trimmed=all(b.trimmed for b in batches),
     )
 
 
@@ -241,6 +242,6 @@ def settle(
         return prepared, passed
     whole = passed.batch
     back = whole.rows.is_in(out.implode())
-    demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0)
+    demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0, whole.trimmed)
     prepared = _concat([prepared, prepare(normalise_batch(demoted, mapping, settings), settings)])
     return prepared, Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)

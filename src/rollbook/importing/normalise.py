@@ -47,7 +47,9 @@ def normalise_batch(
     """Normalise the mapped columns of ``batch`` (``only`` these fields, if given)."""
     columns: list[pl.Series] = [batch.rows.alias("row")]
     fields = tuple(k for k in mapping.fields if only is None or k in only)
-    cells = clean_frame(batch.cells, sorted({str(mapping.fields[key]) for key in fields}))
+    cells = clean_frame(
+        batch.cells, sorted({str(mapping.fields[key]) for key in fields}), trimmed=batch.trimmed
+    )
     for key in fields:
         f = settings.field(key)
         cleaned = cells[str(mapping.fields[key])]

@@ -172,7 +172,11 @@ def split(
         return batch, Passed.none(batch)
     rest = pl.Series(range(batch.cells.height)).is_in(rows["i"].implode()).not_()
     planned = Batch(
-        batch.rows.filter(rest), batch.cells.filter(rest), batch.bad_rows, batch.blank_rows
+        batch.rows.filter(rest),
+        batch.cells.filter(rest),
+        batch.bad_rows,
+        batch.blank_rows,
+        batch.trimmed,
     )
     passed = rows.sort("i").select(
         "row",

@@ -44,6 +44,7 @@ import pyarrow.csv as pa_csv
 import python_calamine
 
 from rollbook.errors import FileRefused
+from rollbook.fields import WHITESPACE
 
 __all__ = ["BadRow", "Batch", "FileFormat", "ReadLimits", "SourceFile", "open_file"]
 
@@ -119,13 +120,16 @@ class Batch:
     ``rows`` holds the row numbers of the rows in ``cells`` (Int64, ascending). ``cells`` has one
     String column per header, named ``"0"``, ``"1"``, … by position; an empty cell (also one of
     only white space) is null, never ``""``. Rows that could not be split into the header's
-    columns are in ``bad_rows``; blank rows are only counted.
+    columns are in ``bad_rows``; blank rows are only counted. ``trimmed``: the cells have been
+    trimmed of the white space cleaning takes off (``fields.WHITESPACE``), as the file reader
+    leaves them.
     """
 
     rows: pl.Series
     cells: pl.DataFrame
     bad_rows: list[BadRow]
     blank_rows: int
+    trimmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -891,8 +895,10 @@ class _Assembler:
                 if pc.any(space).as_py():
                     column = pc.if_else(space, None, column)
                 columns.append(column)
-            cells = pa.RecordBatch.from_arrays(columns, names=cells.schema.names)
             blank = functools.reduce(pc.and_, (pc.is_null(c) for c in columns))
+            cells = pa.RecordBatch.from_arrays(
+                [_trimmed(c) for c in columns], names=cells.schema.names
+            )
             if pc.any(blank).as_py():
                 blank_rows = rows.filter(pl.Series(blank))
                 self._blank.extend(blank_rows.to_list())
@@ -948,7 +954,18 @@ class _Assembler:
             cells=pl.concat(cells, rechunk=False) if cells else self._empty.clear(),
             bad_rows=bad,
             blank_rows=blank,
+            trimmed=True,
         )
+
+
+def _trimmed(column: pa.Array) -> pa.Array:
+    """The cells without the white space cleaning takes off (``fields.WHITESPACE``); one that
+    held nothing else (a byte-order mark, which is not Unicode white space) is null. Done here,
+    where the cells are Arrow's: its kernel looks each character up in a table, where Polars
+    compares it with every character of the set (2-3x the time)."""
+    trimmed = pc.utf8_trim(column, characters=WHITESPACE)
+    empty = pc.equal(pc.binary_length(trimmed), 0)
+    return pc.if_else(empty, None, trimmed) if pc.any(empty).as_py() else trimmed
 
 
 def _size_words(size: int) -> str:
