@@ -33,6 +33,12 @@ class NormalisedBatch:
     fields: tuple[str, ...]
     bad_rows: list[BadRow]
     blank_rows: int
+    #: The fields that may hold ``CLEAR_MARK`` (a cell said UNSET): only these are looked at for
+    #: it, and ``None`` means any field may.
+    cleared: frozenset[str] | None = None
+
+    def may_clear(self, key: str) -> bool:
+        return self.cleared is None or key in self.cleared
 
     def __len__(self) -> int:
         return self.frame.height + len(self.bad_rows)
@@ -46,6 +52,7 @@ def normalise_batch(
 ) -> NormalisedBatch:
     """Normalise the mapped columns of ``batch`` (``only`` these fields, if given)."""
     columns: list[pl.Series] = [batch.rows.alias("row")]
+    cleared: set[str] = set()
     fields = tuple(k for k in mapping.fields if only is None or k in only)
     cells = clean_frame(
         batch.cells, sorted({str(mapping.fields[key]) for key in fields}), trimmed=batch.trimmed
@@ -63,9 +70,16 @@ def normalise_batch(
             invalid = invalid | unset
         elif any_unset:
             values = _where(unset, CLEAR_MARK, values)
+            cleared.add(key)
         columns.append(values.alias(key))
         columns.append(invalid.alias(invalid_column(key)))
-    return NormalisedBatch(pl.DataFrame(columns), fields, list(batch.bad_rows), batch.blank_rows)
+    return NormalisedBatch(
+        pl.DataFrame(columns),
+        fields,
+        list(batch.bad_rows),
+        batch.blank_rows,
+        frozenset(cleared),
+    )
 
 
 def _where(mask: pl.Series, yes: str | None, no: pl.Series) -> pl.Series:

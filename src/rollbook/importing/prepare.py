@@ -24,9 +24,12 @@ from rollbook.model import BIRTH_DATE_KEY, CODE_ORDER, AccountSettings, Code, Fi
 STR = pl.String
 
 
-def given(name: str) -> pl.Expr:
-    """A set value: null where the cell was empty or said UNSET."""
+def given(name: str, may_clear: bool = True) -> pl.Expr:
+    """A set value: null where the cell was empty or said UNSET (``may_clear``: a cell of the
+    column may have said it)."""
     col = pl.col(name)
+    if not may_clear:
+        return col
     return pl.when(col == CLEAR_MARK).then(pl.lit(None, STR)).otherwise(col)
 
 
@@ -46,12 +49,18 @@ def invalid_code_column(code: Code) -> str:
     return f"invalid:{code.value}"
 
 
-def new_value(settings: AccountSettings, key: str, fields: list[str]) -> pl.Expr:
-    """What a new contact holds in ``key``: the row's value, else the field's empty value."""
-    default = pl.lit(settings.field(key).cleared_value, STR)
+def new_value(
+    settings: AccountSettings, key: str, fields: list[str], may_clear: bool = True
+) -> pl.Expr:
+    """What a new contact holds in ``key``: the row's value, else the field's empty value
+    (``may_clear``: a cell of the column may have said UNSET)."""
+    empty = settings.field(key).cleared_value
+    default = pl.lit(empty, STR)
     if key not in fields:
         return default
     col = pl.col(key)
+    if empty is None and not may_clear:  # the column as it is (no copy)
+        return col
     return pl.when(col.is_not_null() & (col != CLEAR_MARK)).then(col).otherwise(default)
 
 
@@ -95,10 +104,10 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
     keys = [f.key for f in settings.fields if f.type is not FieldType.ID]
     frame = frame.with_columns(
         *(cond.alias(invalid_code_column(code)) for code, cond in invalid.items()),
-        given("id").cast(pl.Int64, strict=False).alias("idv"),
-        given("crm_id").alias("crm"),
-        given("phone").alias("ph"),
-        *(new_value(settings, k, fields).alias(f"new:{k}") for k in keys),
+        given("id", nb.may_clear("id")).cast(pl.Int64, strict=False).alias("idv"),
+        given("crm_id", nb.may_clear("crm_id")).alias("crm"),
+        given("phone", nb.may_clear("phone")).alias("ph"),
+        *(new_value(settings, k, fields, nb.may_clear(k)).alias(f"new:{k}") for k in keys),
     )
     custom = [f.key for f in settings.fields if not f.builtin]
     born = (
