@@ -131,16 +131,8 @@ def _concat(parts: list[PreparedBatch]) -> PreparedBatch:
         first.batch.fields,
         [bad for p in parts for bad in p.batch.bad_rows],
         sum(p.batch.blank_rows for p in parts),
-        _cleared([p.batch for p in parts]),
     )
     return PreparedBatch(frame.select(first.frame.columns), nb)
-
-
-def _cleared(parts: list[NormalisedBatch]) -> frozenset[str] | None:
-    """The fields that may hold an UNSET in any of ``parts``."""
-    if any(p.cleared is None for p in parts):
-        return None
-    return frozenset().union(*(p.cleared for p in parts if p.cleared is not None))
 
 
 def _to_plan(read: _Split) -> int:

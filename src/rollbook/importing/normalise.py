@@ -33,8 +33,9 @@ class NormalisedBatch:
     fields: tuple[str, ...]
     bad_rows: list[BadRow]
     blank_rows: int
-    #: The fields that may hold ``CLEAR_MARK`` (a cell said UNSET): only these are looked at for
-    #: it, and ``None`` means any field may.
+    #: The fields that may hold ``CLEAR_MARK`` (a cell said UNSET), as ``normalise_batch`` found
+    #: them: ``prepare`` looks for it only there. ``None`` (batches joined or split from others)
+    #: means any field may.
     cleared: frozenset[str] | None = None
 
     def may_clear(self, key: str) -> bool:

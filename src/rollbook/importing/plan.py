@@ -252,7 +252,7 @@ def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
 
 
 def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
-    return NormalisedBatch(rows.select(nb.frame.columns), nb.fields, [], 0, nb.cleared)
+    return NormalisedBatch(rows.select(nb.frame.columns), nb.fields, [], 0)
 
 
 def _reachable(rows: pl.DataFrame, c: Candidates) -> set[int]:
