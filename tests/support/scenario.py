@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import polars as pl
 import sqlalchemy as sa
 
 from rollbook.fields import clean_cell, normalise_value
+from rollbook.importing import flags
+from rollbook.importing.flags import FlagIndex, IndexRead
 from rollbook.importing.rules import InputRow, State
-from rollbook.model import CLEAR, AccountSettings, Code, ContactState, FieldType, _Clear
-from rollbook.store import Store
+from rollbook.model import (
+    BIRTH_DATE_KEY,
+    CLEAR,
+    AccountSettings,
+    Code,
+    ContactState,
+    FieldType,
+    _Clear,
+)
+from rollbook.store import Store, bulk, flag_index
 from rollbook.store import contacts as q
 from rollbook.store.accounts import settings_for
 from rollbook.store.schema import (
@@ -132,3 +143,23 @@ def reference_rows(
         if changes or invalid:
             rows.append(InputRow(number, changes, invalid))
     return rows
+
+
+def kept_index(store: Store, slug: str) -> pl.DataFrame | None:
+    """The possible-duplicate index the last import kept, if the next import would use it."""
+    with store.read() as conn:
+        settings = settings_for(conn, slug)
+        return flag_index.read_snapshot(conn, settings.account_id, flags.stamp(settings))
+
+
+def computed_index(store: Store, slug: str) -> pl.DataFrame:
+    """The possible-duplicate index's keys as an import that finds none kept makes them:
+    every contact's keys, read and hashed (by id)."""
+    with store.read() as conn:
+        settings = settings_for(conn, slug)
+        born = BIRTH_DATE_KEY if settings.has_birth_date else None
+        stored = bulk.contact_keys(conn, settings.account_id, born)
+    index = FlagIndex()
+    none = pl.DataFrame(schema={"phone": pl.String, "id": pl.Int64})
+    index.load(IndexRead(None, stored, none), replay=False)
+    return index.keys.sort("id")

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from rollbook.importing.ahead import Ahead, Gate, settle
 from rollbook.importing.apply import ImportContext, apply_plan
-from rollbook.importing.flags import BatchChanges, FlagIndex, flag_created
+from rollbook.importing.flags import BatchChanges, FlagIndex, IndexRead, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
 from rollbook.importing.mapping import FileMapping
@@ -110,7 +110,7 @@ def find_repeats(
 
 
 #: The flag index's read: through the import's connection, or beside it.
-_Read = Future[tuple[pl.DataFrame, pl.DataFrame]] | ReadAtStart[tuple[pl.DataFrame, pl.DataFrame]]
+_Read = Future[IndexRead] | ReadAtStart[IndexRead]
 
 
 @dataclass
@@ -171,7 +171,7 @@ class _Flags:
         self._read: _Read | None = None
         #: The index read as the account was when the import began (else through the import's
         #: connection, before the writes of the first batch that creates a contact).
-        self._beside: ReadAtStart[tuple[pl.DataFrame, pl.DataFrame]] | None = None
+        self._beside: ReadAtStart[IndexRead] | None = None
         self._to_replay = 0
         self._failed: BaseException | None = None
         # The batches' outcomes are held until they are flagged: a few may wait, so that
@@ -369,6 +369,11 @@ def run_import(
         store_imports.add_to_label(conn, label_id, store_imports.id_ranges(ids))
     changed = _changed_numbers(conn, ctx, found)
     store_imports.insert_changed_numbers(conn, changed)
+    del found, labelled
+    if flags.index.loaded and not ctx.preview:
+        # The index now holds the account as this import leaves it: the next import that
+        # creates a contact loads it rather than every contact's keys.
+        flags.index.save(conn, settings)
     log.info("import %d: %d rows, %d passed by their print", ctx.import_id, done, passed_rows)
     return EngineResult(flags.counts, done, blank, label, changed, flags.report, passed_rows)
 

@@ -15,14 +15,21 @@ hashes), and every former phone as its number. It is loaded the first time a bat
 contact (a fresh import into an empty account loads nothing) and kept up to date from the
 batches' plans, so planning never waits for the database to answer. It is read as the account
 was when the import began, and the batches' changes until then are replayed on it once it loads
-(``engine._Flags``). Two different keys share both hashes with a probability far below 10^-25
-for a million contacts — below any disk's error rate — and a shared hash could only add a flag,
-never change what is written.
+(``engine._Flags``). The keys' hashes an import ends with are kept for the next one (``save``,
+store/flag_index.py), which loads them instead of reading and hashing every contact's keys, for
+as long as they still describe the account.
+
+Two different keys share both hashes with a probability far below 10^-25 for a million
+contacts — below any disk's error rate — and a shared hash could only add a flag, never change
+what is written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import polars as pl
 import sqlalchemy as sa
@@ -30,13 +37,33 @@ from sqlalchemy.engine import Connection
 
 from rollbook.importing.keys import email_key_series, person_key_series, phone_number_series
 from rollbook.model import BIRTH_DATE_KEY, AccountSettings
-from rollbook.store import bulk
+from rollbook.store import bulk, flag_index
 from rollbook.store.schema import phone_history
 
 EMAIL, PERSON = "email", "person"
 #: Contacts whose keys are hashed at a time when the index loads.
 LOAD_ROWS = 100_000
 _SEEDS = (0x5EED, 0xC0FFEE)
+#: Raise when the keys or their hashing change between releases: the kept indexes stop being
+#: used. (Each release does it anyway: the package's version is part of the stamp.)
+INDEX_VERSION = 1
+
+
+def stamp(settings: AccountSettings) -> str:
+    """What an index's hashes depend on: rollbook's keys (its version), Polars' hash (stable
+    for one version), Python's case folding (its Unicode version), the seeds, and whether
+    the account has a birth date."""
+    key = repr(
+        (
+            INDEX_VERSION,
+            version("rollbook"),
+            pl.__version__,
+            unicodedata.unidata_version,
+            _SEEDS,
+            settings.has_birth_date,
+        )
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _hash(s: pl.Series, seed: int) -> pl.Series:
@@ -66,6 +93,17 @@ def _keys_of(contacts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass
+class IndexRead:
+    """What the index is built from: the keys the last import kept (``hashed``), or else every
+    contact's keys as stored (``stored``, ``bulk.contact_keys``); and the former phones (phone,
+    id)."""
+
+    hashed: pl.DataFrame | None
+    stored: pl.DataFrame | None
+    former: pl.DataFrame
+
+
 class FlagIndex:
     """The account's email and name-and-birth-date keys, hashed, and its former phones."""
 
@@ -81,33 +119,47 @@ class FlagIndex:
         self._pending: list[tuple[pl.DataFrame, pl.DataFrame, pl.Series]] = []
 
     @staticmethod
-    def read(conn: Connection, settings: AccountSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The account's keys as stored (``bulk.contact_keys``) and its former phones (phone,
-        id): what the index is built from (``load``)."""
-        born = BIRTH_DATE_KEY if settings.has_birth_date else None
-        frame = bulk.contact_keys(conn, settings.account_id, born)
+    def read(conn: Connection, settings: AccountSettings) -> IndexRead:
+        """The keys the last import kept, if they still hold, else the account's keys as
+        stored; and its former phones: what the index is built from (``load``)."""
+        hashed = flag_index.read_snapshot(conn, settings.account_id, stamp(settings))
+        stored = None
+        if hashed is None:
+            born = BIRTH_DATE_KEY if settings.has_birth_date else None
+            stored = bulk.contact_keys(conn, settings.account_id, born)
         q2 = sa.select(phone_history.c.phone, phone_history.c.contact_id).where(
             phone_history.c.account_id == settings.account_id
         )
         former = pl.DataFrame(
             conn.execute(q2).all(), schema={"phone": pl.String, "id": pl.Int64}, orient="row"
         )
-        return frame, former
+        return IndexRead(hashed, stored, former)
 
-    def load(self, read: tuple[pl.DataFrame, pl.DataFrame], *, replay: bool) -> None:
+    def load(self, read: IndexRead, *, replay: bool) -> None:
         """Build the index from what ``read`` returned; ``replay``: the read is of the account
         as it was before the batches updated so far, whose changes are applied to it now (else
         the read has them already)."""
-        frame, former = read
-        # A part at a time: the keys' intermediate texts for a whole account would cost
-        # hundreds of megabytes at once.
-        parts = [_keys_of(part) for part in frame.iter_slices(LOAD_ROWS)]
-        self.keys = pl.concat(parts, rechunk=True) if parts else _keys_of(frame)
-        self.former = former.with_columns(phone_number_series(former["phone"]).alias("phone"))
+        if read.hashed is not None:
+            self.keys = read.hashed.select(self.keys.columns).cast(self.keys.schema)
+        else:
+            assert read.stored is not None
+            frame = read.stored
+            # A part at a time: the keys' intermediate texts for a whole account would cost
+            # hundreds of megabytes at once.
+            parts = [_keys_of(part) for part in frame.iter_slices(LOAD_ROWS)]
+            self.keys = pl.concat(parts, rechunk=True) if parts else self.keys
+        self.former = read.former.with_columns(
+            phone_number_series(read.former["phone"]).alias("phone")
+        )
         self.loaded = True
         pending, self._pending = self._pending, []
         for changed, moved, replaced in pending if replay else ():
             self.update(changed, moved, replaced)
+
+    def save(self, conn: Connection, settings: AccountSettings) -> None:
+        """Keep the keys for the next import (after the last batch's update)."""
+        assert self.loaded, "only a loaded index is kept"
+        flag_index.write_snapshot(conn, settings.account_id, stamp(settings), self.keys)
 
     def update(self, changed: pl.DataFrame, former: pl.DataFrame, replaced: pl.Series) -> None:
         """After a batch: ``changed`` (id, ``key:email``, ``key:person`` of every contact it

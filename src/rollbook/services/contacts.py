@@ -176,8 +176,13 @@ def _write_edit(
     account_id = settings.account_id
     _check_unique(conn, account_id, plan.written, contact.id)
     at = now()
-    values = {**contact.values, **plan.written}
-    row: dict[str, Any] = {"id": contact.id, **q.to_columns(values, settings), "updated_at": at}
+    columns = q.to_columns({**contact.values, **plan.written}, settings)
+    # Only the columns the edit changes: a column written again as it was would still count as
+    # changed where the store watches it (the kept possible-duplicate index, migration 0005).
+    written = {k: v for k, v in columns.items() if k in plan.written}
+    if any(k not in columns for k in plan.written):  # a custom field
+        written["custom"] = columns["custom"]
+    row: dict[str, Any] = {"id": contact.id, **written, "updated_at": at}
     if "phone" in plan.written:
         old_phone = plan.old.get("phone")
         if old_phone is not None:

@@ -169,6 +169,28 @@ phone_history = sa.Table(
     sa.Index(None, "contact_id"),
 )
 
+#: The account's possible-duplicate index as the last import left it (importing/flags.py): every
+#: contact's email and name-and-birth-date key hashes, as an Arrow IPC file. It holds while the
+#: account's contacts are those it was written for: as many (``contacts``), none newer
+#: (``max_id``; ids are never reused) and none of their keys changed — a trigger deletes the row
+#: when an update changes a contact's email, names or custom fields (migration 0005). ``stamp``
+#: names what the hashes depend on (the versions, the seeds, whether the account has a birth date).
+flag_index_snapshots = sa.Table(
+    "flag_index_snapshots",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.Integer,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("stamp", sa.String(64), nullable=False),
+    sa.Column("contacts", sa.BigInteger, nullable=False),
+    sa.Column("max_id", sa.BigInteger),
+    sa.Column("hashes", sa.LargeBinary, nullable=False),
+)
+
 #: CRM IDs of contacts merged into another; imports match them to the survivor.
 crm_id_aliases = sa.Table(
     "crm_id_aliases",
