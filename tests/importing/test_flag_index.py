@@ -15,9 +15,9 @@ from rollbook.model import BIRTH_DATE_KEY, Code
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
-from rollbook.store import Store
+from rollbook.store import Store, flag_index
 from rollbook.store.accounts import settings_for
-from rollbook.store.schema import contacts
+from rollbook.store.schema import contacts, flag_index_snapshots
 
 FIRST = """crm_id,first_name,last_name,phone,email,birth_date
 A1,Ann,Lee,(212) 555-0101,ann@example.edu,2001-02-03
@@ -151,3 +151,27 @@ def test_an_index_made_for_other_settings_is_not_used(store: Store, tmp_path: Pa
     assert kept_index(store, "acme") is not None
     accounts_service.add_field(store, "acme", BIRTH_DATE_KEY, type="date")
     assert kept_index(store, "acme") is None
+
+
+def test_the_index_is_kept_in_parts(
+    acme: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept a bounded number of contacts a row, read back whole; with a part missing, not
+    used."""
+    monkeypatch.setattr(flag_index, "PART_ROWS", 2)
+    _import(
+        acme,
+        tmp_path,
+        "crm_id,first_name,last_name,phone,email,birth_date\n"
+        "B1,Eve,Ray,(212) 555-0111,eve@example.edu,\n"
+        "B2,Flo,Roy,(212) 555-0112,flo@example.edu,\n"
+        "B3,Gus,Sim,(212) 555-0113,gus@example.edu,\n",
+    )
+    with acme.read() as conn:
+        parts = conn.execute(sa.select(flag_index_snapshots.c.part)).scalars().all()
+    assert sorted(parts) == [0, 1, 2]  # 5 contacts, 2 a part
+    kept = kept_index(acme, "acme")
+    assert kept is not None and kept.sort("id").equals(computed_index(acme, "acme"))
+    with acme.write() as conn:
+        conn.execute(sa.delete(flag_index_snapshots).where(flag_index_snapshots.c.part == 1))
+    assert kept_index(acme, "acme") is None

@@ -170,11 +170,13 @@ phone_history = sa.Table(
 )
 
 #: The account's possible-duplicate index as the last import left it (importing/flags.py): every
-#: contact's email and name-and-birth-date key hashes, as an Arrow IPC file. It holds while the
-#: account's contacts are those it was written for: as many (``contacts``), none newer
-#: (``max_id``; ids are never reused) and none of their keys changed — a trigger deletes the row
-#: when an update changes a contact's email, names or custom fields (migration 0005). ``stamp``
-#: names what the hashes depend on (the versions, the seeds, whether the account has a birth date).
+#: contact's email and name-and-birth-date key hashes, as Arrow IPC files of ``PART_ROWS``
+#: contacts each (``part`` 0, 1, …), so that neither writing nor reading them holds a whole
+#: account's at once. It holds while the account's contacts are those it was written for: as
+#: many (``contacts``), none newer (``max_id``; ids are never reused) and none of their keys
+#: changed — a trigger deletes the rows when an update changes a contact's email, names or
+#: custom fields (migration 0005). ``stamp`` names what the hashes depend on (the versions, the
+#: seeds, whether the account has a birth date).
 flag_index_snapshots = sa.Table(
     "flag_index_snapshots",
     metadata,
@@ -185,6 +187,7 @@ flag_index_snapshots = sa.Table(
         primary_key=True,
         autoincrement=False,
     ),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("stamp", sa.String(64), nullable=False),
     sa.Column("contacts", sa.BigInteger, nullable=False),
     sa.Column("max_id", sa.BigInteger),

@@ -2,7 +2,8 @@
 
 An import that creates a contact needs every contact's email and name-and-birth-date keys
 (importing/flags.py): reading and hashing them was a fifth of a re-import of a million rows.
-``flag_index_snapshots`` keeps them hashed, as the last import left them. It is used only while
+``flag_index_snapshots`` keeps them hashed, as the last import left them (in parts of a
+bounded number of contacts). It is used only while
 it still describes the account: the import checks the number of contacts and the newest id
 (ids are never reused), and a trigger deletes it when an update changes a contact's email,
 first or last name, or custom fields (the birth date among them).
@@ -57,6 +58,7 @@ def upgrade() -> None:
     op.create_table(
         "flag_index_snapshots",
         sa.Column("account_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("part", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("stamp", sa.String(length=64), nullable=False),
         sa.Column("contacts", sa.BigInteger(), nullable=False),
         sa.Column("max_id", sa.BigInteger(), nullable=True),
@@ -67,7 +69,7 @@ def upgrade() -> None:
             name=op.f("fk_flag_index_snapshots_account_id_accounts"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_flag_index_snapshots")),
+        sa.PrimaryKeyConstraint("account_id", "part", name=op.f("pk_flag_index_snapshots")),
     )
     postgres = op.get_bind().dialect.name == "postgresql"
     for sql in _POSTGRES if postgres else _SQLITE:
