@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from unittest import mock
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from tests.support.scenario import snapshot
 
 from rollbook.errors import DriftGuardRefused, FileRefused, MappingRefused
-from rollbook.importing import engine, read
+from rollbook.importing import ahead, engine, read
 from rollbook.importing.lookup import Memory
 from rollbook.importing.read import ReadLimits
 from rollbook.importing.reports import write_row_report
@@ -239,6 +240,67 @@ def test_a_file_refused_in_the_first_pass_leaves_no_reader_running(
         _run(acme, path, explicit=MAP, limits=ReadLimits(max_rows=1500), batch_rows=50)
     assert _threads() <= threads
     assert snapshot(acme, "acme") == before
+
+
+def test_a_reimport_refused_in_the_first_pass_leaves_no_reader_running(
+    acme: Store, tmp_path: Path
+) -> None:
+    """A re-import into an account with prints reads its batches on a thread of their own
+    (``ahead._read_beside``); when the first pass refuses the file, that thread stops too."""
+    head = "Student ID,First Name,Last Name,Mobile Phone\n"
+    rows = "".join(f"S{i},Ann,Lee,(212) 555-{i:04d}\n" for i in range(1, 1600))
+    _run(acme, _file(tmp_path, head + rows[: len(rows) // 2], name="first.csv"), explicit=MAP)
+    before = snapshot(acme, "acme")
+    threads = _threads()
+    with (
+        mock.patch.object(read, "_BLOCK_BYTES", 4096),
+        pytest.raises(FileRefused, match="more than 1,500 rows"),
+    ):
+        _run(
+            acme,
+            _file(tmp_path, head + rows),
+            explicit=MAP,
+            limits=ReadLimits(max_rows=1500),
+            batch_rows=50,
+        )
+    assert _threads() <= threads
+    assert snapshot(acme, "acme") == before
+
+
+def test_batches_read_beside_come_in_order_and_an_error_where_it_happened() -> None:
+    """``ahead._read_beside``: the batches as the reading gives them, an error raised where
+    the batch it stopped would have come, and the reading thread gone once the consumer stops
+    (early, too)."""
+    threads = _threads()
+
+    def reading(stop_after: int) -> Iterator[int]:
+        for n in range(5):
+            if n == stop_after:
+                raise FileRefused(f"Row {n} is broken")
+            yield n
+
+    beside = ahead._read_beside(reading(3), threading.Event())
+    assert [next(beside) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(FileRefused, match="Row 3 is broken"):
+        next(beside)
+    assert list(ahead._read_beside(reading(9), threading.Event())) == [0, 1, 2, 3, 4]
+    early = ahead._read_beside(reading(9), threading.Event())
+    assert next(early) == 0
+    early.close()
+    stopped = threading.Event()
+    stopped.set()
+    # The import closing (``Ahead.close``): the reading hands nothing more over, and the
+    # consumer is not left waiting for it (on a thread here, so that a wait fails the test).
+    out: list[list[int]] = []
+    consumer = threading.Thread(
+        target=lambda: out.append(list(ahead._read_beside(iter(range(3)), stopped))),
+        daemon=True,
+    )
+    consumer.start()
+    consumer.join(timeout=10)
+    assert not consumer.is_alive(), "the consumer was left waiting for a stopped reading"
+    assert out == [[]]
+    assert _threads() <= threads
 
 
 def test_a_failure_while_flagging_fails_the_import_and_writes_nothing(
