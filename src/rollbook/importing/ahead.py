@@ -163,13 +163,7 @@ class Ahead:
         self._thread.start()
 
     def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _hand_over(self._queue, item, self._stop)
 
     def _work(self) -> None:
         mapping, settings, gate = self.mapping, self.settings, self.gate
@@ -233,6 +227,19 @@ class Ahead:
 
 T = TypeVar("T")
 
+
+def _hand_over(to: queue.Queue[Any], item: Any, *stops: threading.Event) -> bool:
+    """Put ``item`` in the bounded queue ``to`` once there is room; ``False`` if any of
+    ``stops`` is set first (the other side no longer takes anything)."""
+    while not any(stop.is_set() for stop in stops):
+        try:
+            to.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 #: Batches the reading thread holds ready, besides the one it reads (each ~10 MB of cells).
 READ_AHEAD = 1
 
@@ -250,23 +257,14 @@ def _read_beside(batches: Iterator[T], stop: threading.Event) -> Iterator[T]:
     done = object()
     leaving = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not (stop.is_set() or leaving.is_set()):
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def read() -> None:
         try:
             for batch in batches:
-                if not put(batch):
+                if not _hand_over(ready, batch, stop, leaving):
                     return
-            put(done)
+            _hand_over(ready, done, stop, leaving)
         except BaseException as error:  # raised on the consuming side
-            put(error)
+            _hand_over(ready, error, stop, leaving)
 
     reader = threading.Thread(target=read, name="rollbook-file", daemon=True)
     reader.start()
