@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from rollbook.fields import clean_frame, normalise_series
+from rollbook.fields import clean_cell, clean_frame, normalise_series, normalise_value
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.read import BadRow, Batch
 from rollbook.importing.rules import InputRow
@@ -45,6 +45,17 @@ class NormalisedBatch:
         return self.frame.height + len(self.bad_rows)
 
 
+#: Batches of at most this many rows are normalised cell by cell, by the scalar definitions
+#: (``fields.normalise_value``), rather than in columns. The columnar pass costs ~20 ms of CPU
+#: however few the rows (forty-odd Polars calls), and inside an import each call queues for the
+#: interpreter and for Polars' threads behind the reading threads' work: the 44-127 rows of a
+#: next-term group that an earlier batch reached, put back among the rows to plan on the planning
+#: thread, took it 1.0-1.5 s of wall time in seven groups for 0.3 s of CPU. Cell by cell costs
+#: ~0.13 ms a row (phones and emails through their libraries) and waits for nothing; the two
+#: cost the same at about this many rows (docs/benchmarks.md).
+FEW_ROWS = 128
+
+
 def normalise_batch(
     batch: Batch,
     mapping: FileMapping,
@@ -52,9 +63,18 @@ def normalise_batch(
     only: frozenset[str] | None = None,
 ) -> NormalisedBatch:
     """Normalise the mapped columns of ``batch`` (``only`` these fields, if given)."""
+    fields = tuple(k for k in mapping.fields if only is None or k in only)
+    if batch.cells.height <= FEW_ROWS:
+        return _normalise_few(batch, mapping, settings, fields)
+    return _normalise_columns(batch, mapping, settings, fields)
+
+
+def _normalise_columns(
+    batch: Batch, mapping: FileMapping, settings: AccountSettings, fields: tuple[str, ...]
+) -> NormalisedBatch:
+    """``normalise_batch`` a column at a time, by the vectorised normalisers."""
     columns: list[pl.Series] = [batch.rows.alias("row")]
     cleared: set[str] = set()
-    fields = tuple(k for k in mapping.fields if only is None or k in only)
     cells = clean_frame(
         batch.cells, sorted({str(mapping.fields[key]) for key in fields}), trimmed=batch.trimmed
     )
@@ -74,12 +94,46 @@ def normalise_batch(
             cleared.add(key)
         columns.append(values.alias(key))
         columns.append(invalid.alias(invalid_column(key)))
+    return _normalised(batch, fields, columns, cleared)
+
+
+def _normalise_few(
+    batch: Batch, mapping: FileMapping, settings: AccountSettings, fields: tuple[str, ...]
+) -> NormalisedBatch:
+    """``normalise_batch`` cell by cell: the same frame, from ``clean_cell`` and
+    ``normalise_value``, which the columnar normalisers are tested against."""
+    columns: list[pl.Series] = [batch.rows.alias("row")]
+    cleared: set[str] = set()
+    for key in fields:
+        f = settings.field(key)
+        values: list[str | None] = []
+        invalid: list[bool] = []
+        for raw in batch.cells[str(mapping.fields[key])].cast(pl.String).to_list():
+            cell = clean_cell(raw)
+            if cell is None:
+                values.append(None)
+                invalid.append(False)
+            elif cell is CLEAR:
+                # The platform id cannot be cleared: UNSET is an invalid id.
+                is_id = f.type is FieldType.ID
+                values.append(None if is_id else CLEAR_MARK)
+                invalid.append(is_id)
+                if not is_id:
+                    cleared.add(key)
+            else:
+                value = normalise_value(f, str(cell), settings.region)
+                values.append(value)
+                invalid.append(value is None)
+        columns.append(pl.Series(key, values, dtype=pl.String))
+        columns.append(pl.Series(invalid_column(key), invalid, dtype=pl.Boolean))
+    return _normalised(batch, fields, columns, cleared)
+
+
+def _normalised(
+    batch: Batch, fields: tuple[str, ...], columns: list[pl.Series], cleared: set[str]
+) -> NormalisedBatch:
     return NormalisedBatch(
-        pl.DataFrame(columns),
-        fields,
-        list(batch.bad_rows),
-        batch.blank_rows,
-        frozenset(cleared),
+        pl.DataFrame(columns), fields, list(batch.bad_rows), batch.blank_rows, frozenset(cleared)
     )
 
 
