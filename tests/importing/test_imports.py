@@ -26,7 +26,7 @@ from rollbook.model import Source
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
-from rollbook.store import Store
+from rollbook.store import Store, schema
 
 FALL = """Student ID,First Name,Last Name,Mobile Phone,Email,Term
 S1,Maria,Lopez,(212) 555-0101,maria@example.edu,Fall
@@ -401,6 +401,38 @@ def test_label_of_an_import(acme: Store, tmp_path: Path) -> None:
     in_second = contacts_service.list_contacts(acme, "acme", flt(label=second.label))
     assert sorted(c["crm_id"] for c in in_first) == ["S1", "S2", "S3", "S4"]
     assert [c["crm_id"] for c in in_second] == ["S2"]
+
+
+def test_every_batch_writes_its_events_and_phone_history(acme: Store, tmp_path: Path) -> None:
+    """A batch's history and events are written after the next batch's lookups (engine._Rest):
+    each batch's, the last one's too, in row order."""
+    _run(acme, _file(tmp_path, FALL), explicit=MAP)
+    term = FALL.splitlines()[0] + (
+        "\nS1,Maria,Lopez,(212) 555-0101,maria@example.edu,Spring"
+        "\nS2,Wei,Chen,212.555.0199,wei@example.edu,Fall"
+        "\nS3,Zoë,Müller,+1 212 555 0103,zoe@example.edu,Fall"
+        "\nS4,Aisha,Okafor,2125550198,aisha@example.edu,Fall\n"
+    )
+    second = _run(acme, _file(tmp_path, term, "term.csv"), batch_rows=2)
+    assert second.counts.as_json()["counts"]["updated"] == 4
+    with acme.read() as conn:
+        changed = conn.execute(
+            sa.select(schema.events.c.row, schema.events.c.changes)
+            .where(schema.events.c.import_id == second.import_id)
+            .order_by(schema.events.c.id)
+        ).all()
+        former = conn.execute(
+            sa.select(schema.phone_history.c.phone, schema.phone_history.c.row).order_by(
+                schema.phone_history.c.id
+            )
+        ).all()
+    assert [(row, sorted(changes)) for row, changes in changed] == [
+        (2, ["term"]),
+        (3, ["phone"]),
+        (4, ["term"]),
+        (5, ["phone"]),
+    ]
+    assert [tuple(r) for r in former] == [("+12125550102", 3), ("+12125550104", 5)]
 
 
 def test_a_number_a_later_row_clears_is_a_changed_number(acme: Store, tmp_path: Path) -> None:

@@ -5,11 +5,15 @@ the batch (rows decided one by one can pass a number from one contact to another
 first let go of it, then every changed contact gets its final values, then the new contacts are
 inserted. The plan's final state is consistent — the rules saw to that — so no statement trips
 the unique indexes half-way.
+
+A plan's phone history and events are written apart (``apply_rest``): the next batch's lookups
+read neither, so the engine queues them after those lookups, which would otherwise wait for
+them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +46,17 @@ def _store_columns(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tuple[str, int]]:
-    """Write ``plan``. Returns (phone, contact) for every number that went into a history."""
+@dataclass
+class Rest:
+    """What ``apply_plan`` leaves to ``apply_rest``: the history entries of the numbers the plan
+    replaced, made from their contacts' phone details as they were before its updates."""
+
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan, rest: Rest) -> None:
+    """Write ``plan``'s contacts (values, bases, new contacts); its history and events are for
+    ``apply_rest``, with ``rest``, later on the same connection."""
     settings = ctx.settings
     account_id = settings.account_id
     if plan.created.height or plan.updated.height:
@@ -81,7 +94,13 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
         account_id=account_id,
         import_id=ctx.import_id,
     )
-    bulk.insert_history(conn, history)
+    rest.history = history
+
+
+def apply_rest(conn: Connection, ctx: ImportContext, plan: BatchPlan, rest: Rest) -> None:
+    """Write ``plan``'s phone history (``rest``, from ``apply_plan``) and events."""
+    account_id = ctx.settings.account_id
+    bulk.insert_history(conn, rest.history)
     bulk.insert_events(
         conn,
         [
@@ -89,7 +108,6 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
             for cid, row, changes in plan.events
         ],
     )
-    return [(phone, cid) for cid, phone, _ in plan.former_phones]
 
 
 def _import_meta(ctx: ImportContext, row: int) -> dict[str, Any]:

@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.ahead import Ahead, Gate, settle
-from rollbook.importing.apply import ImportContext, apply_plan
+from rollbook.importing.apply import ImportContext, Rest, apply_plan, apply_rest
 from rollbook.importing.flags import BatchChanges, FlagIndex, IndexRead, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
@@ -325,6 +326,7 @@ def run_import(
         # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
         read_ahead = not memory.active and "crm_id" in mapping.fields
         prefetched: Prefetch | None = None
+        rest = _Rest(db, ctx)
         paired = _with_next(ahead) if read_ahead else ((p, None) for p in ahead)
         for seq, (read, upcoming) in enumerate(paired):
             upcoming_read = (
@@ -343,7 +345,7 @@ def run_import(
                 messages,
                 memory,
                 prefetched=prefetched,
-                after_lookups=upcoming_read.start if upcoming_read is not None else None,
+                after_lookups=partial(rest.looked_up, upcoming_read),
             )
             if gate is not None:
                 touched = pl.concat([touched, found_or_changed(plan)])
@@ -353,7 +355,7 @@ def run_import(
                 add_passed(plan, passed.rows, unchanged)
                 passed_rows += n_passed
             flags.before_writes(plan)
-            db.submit(apply_plan, ctx, plan)
+            db.submit(apply_plan, ctx, plan, rest.hold(plan))
             db.submit(bulk.set_prints, prints)
             flags.add(plan, seq)
             prefetched = upcoming_read
@@ -366,6 +368,7 @@ def run_import(
             done += len(nb) + n_passed
             if progress:
                 progress(done + blank, total)
+        rest.queue()
         flags.drain()
         db.drain()
     label = None
@@ -385,6 +388,38 @@ def run_import(
         flags.index.save(conn, settings)
     log.info("import %d: %d rows, %d passed by their print", ctx.import_id, done, passed_rows)
     return EngineResult(flags.counts, done, blank, label, changed, flags.report, passed_rows)
+
+
+class _Rest:
+    """The last batch's phone history and events (``apply.apply_rest``), queued on the
+    database thread once the next batch has read what it needs: its lookups would otherwise
+    wait for them behind the batch's writes, and read neither. (The one read of the history
+    through the import's connection, the flag index's in ``_Flags.before_writes``, comes after
+    the next batch's lookups.)"""
+
+    def __init__(self, db: DbWorker, ctx: ImportContext) -> None:
+        self.db = db
+        self.ctx = ctx
+        self._waiting: tuple[BatchPlan, Rest] | None = None
+
+    def hold(self, plan: BatchPlan) -> Rest:
+        """For ``plan``'s ``apply_plan``: what it leaves to be written later."""
+        assert self._waiting is None, "the batch before's rest was never queued"
+        rest = Rest()
+        self._waiting = (plan, rest)
+        return rest
+
+    def queue(self) -> None:
+        if self._waiting is not None:
+            self.db.submit(apply_rest, self.ctx, *self._waiting)
+            self._waiting = None
+
+    def looked_up(self, upcoming: Prefetch | None) -> None:
+        """A batch has read what it needs: the rest of the one before, then the next batch's
+        read ahead, are queued."""
+        self.queue()
+        if upcoming is not None:
+            upcoming.start()
 
 
 def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
