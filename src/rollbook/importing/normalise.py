@@ -50,7 +50,7 @@ class NormalisedBatch:
 #: however few the rows (forty-odd Polars calls), and inside an import each call queues for the
 #: interpreter and for Polars' threads behind the reading threads' work: the 44-127 rows of a
 #: next-term group that an earlier batch reached, put back among the rows to plan on the planning
-#: thread, took it 1.0-1.5 s of wall time in seven groups for 0.3 s of CPU. Cell by cell costs
+#: thread, took it 1.2-1.5 s of wall time in seven groups for 0.25-0.35 s of CPU. Cell by cell costs
 #: ~0.13 ms a row (phones and emails through their libraries) and waits for nothing; the two
 #: cost the same at about this many rows (docs/benchmarks.md).
 FEW_ROWS = 128
