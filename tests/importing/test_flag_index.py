@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from tests.support.scenario import computed_index, kept_index
 
 from rollbook.importing import flags
-from rollbook.importing.flags import FlagIndex
+from rollbook.importing.flags import FlagIndex, IndexRead
 from rollbook.model import BIRTH_DATE_KEY, Code
 from rollbook.services import accounts as accounts_service
 from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
-from rollbook.store import Store, flag_index
+from rollbook.store import Store, bulk, flag_index
 from rollbook.store.accounts import settings_for
 from rollbook.store.schema import contacts, flag_index_snapshots
 
@@ -73,6 +74,24 @@ def test_an_import_keeps_the_index_the_next_one_loads(acme: Store, tmp_path: Pat
     kept = kept_index(acme, "acme")
     assert kept is not None and kept.height == 5
     assert kept.sort("id").equals(computed_index(acme, "acme"))
+
+
+def test_loading_the_index_lets_go_of_what_was_read(acme: Store) -> None:
+    """The read is handed over by futures the import keeps to its end: the index, once loaded,
+    must not leave a whole account's keys in it."""
+    with acme.read() as conn:
+        settings = settings_for(conn, "acme")
+        kept = FlagIndex.read(conn, settings)
+        keys = bulk.contact_keys(conn, settings.account_id, BIRTH_DATE_KEY)
+    former = pl.DataFrame({"phone": ["+12125550199"], "id": [1]})
+    stored = IndexRead(None, keys, former)
+    assert kept.hashed is not None
+    for read in (kept, stored):
+        index = FlagIndex()
+        index.load(read, replay=False)
+        assert index.keys.height == 2
+        assert index.former.height == (1 if read is stored else 0)
+        assert (read.hashed, read.stored, read.former.height) == (None, None, 0)
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,9 @@ class FlagIndex:
     def load(self, read: IndexRead, *, replay: bool) -> None:
         """Build the index from what ``read`` returned; ``replay``: the read is of the account
         as it was before the batches updated so far, whose changes are applied to it now (else
-        the read has them already)."""
+        the read has them already). ``read`` is used up: its frames are let go, for the
+        futures that hand it over keep it until the import ends (a whole account's keys: a
+        next-term million peaked 40-50 MB higher with them)."""
         if read.hashed is not None:
             self.keys = read.hashed.select(self.keys.columns).cast(self.keys.schema)
         else:
@@ -151,6 +153,8 @@ class FlagIndex:
         self.former = read.former.with_columns(
             phone_number_series(read.former["phone"]).alias("phone")
         )
+        read.hashed = read.stored = None
+        read.former = read.former.clear()
         self.loaded = True
         pending, self._pending = self._pending, []
         for changed, moved, replaced in pending if replay else ():
