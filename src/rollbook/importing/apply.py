@@ -13,7 +13,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,17 +46,10 @@ def _store_columns(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@dataclass
-class Rest:
-    """What ``apply_plan`` leaves to ``apply_rest``: the history entries of the numbers the plan
-    replaced, made from their contacts' phone details as they were before its updates."""
-
-    history: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan, rest: Rest) -> None:
-    """Write ``plan``'s contacts (values, bases, new contacts); its history and events are for
-    ``apply_rest``, with ``rest``, later on the same connection."""
+def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tuple[Any, ...]]:
+    """Write ``plan``'s contacts (values, bases, new contacts). Returns the history entries of
+    the numbers it replaced, made from their contacts' phone details as they were before its
+    updates: for ``apply_rest``, later on the same connection."""
     settings = ctx.settings
     account_id = settings.account_id
     if plan.created.height or plan.updated.height:
@@ -94,13 +87,15 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan, rest: Rest
         account_id=account_id,
         import_id=ctx.import_id,
     )
-    rest.history = history
+    return history
 
 
-def apply_rest(conn: Connection, ctx: ImportContext, plan: BatchPlan, rest: Rest) -> None:
-    """Write ``plan``'s phone history (``rest``, from ``apply_plan``) and events."""
+def apply_rest(
+    conn: Connection, ctx: ImportContext, plan: BatchPlan, history: list[tuple[Any, ...]]
+) -> None:
+    """Write ``plan``'s phone history (``history``, from ``apply_plan``) and events."""
     account_id = ctx.settings.account_id
-    bulk.insert_history(conn, rest.history)
+    bulk.insert_history(conn, history)
     bulk.insert_events(
         conn,
         [

@@ -27,7 +27,7 @@ import polars as pl
 from sqlalchemy.engine import Connection
 
 from rollbook.importing.ahead import Ahead, Gate, settle
-from rollbook.importing.apply import ImportContext, Rest, apply_plan, apply_rest
+from rollbook.importing.apply import ImportContext, apply_plan, apply_rest
 from rollbook.importing.flags import BatchChanges, FlagIndex, IndexRead, flag_created
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.lookup import Memory, Prefetch
@@ -355,7 +355,7 @@ def run_import(
                 add_passed(plan, passed.rows, unchanged)
                 passed_rows += n_passed
             flags.before_writes(plan)
-            db.submit(apply_plan, ctx, plan, rest.hold(plan))
+            rest.hold(plan, db.submit(apply_plan, ctx, plan))
             db.submit(bulk.set_prints, prints)
             flags.add(plan, seq)
             prefetched = upcoming_read
@@ -400,18 +400,18 @@ class _Rest:
     def __init__(self, db: DbWorker, ctx: ImportContext) -> None:
         self.db = db
         self.ctx = ctx
-        self._waiting: tuple[BatchPlan, Rest] | None = None
+        self._waiting: tuple[BatchPlan, Future[list[tuple[Any, ...]]]] | None = None
 
-    def hold(self, plan: BatchPlan) -> Rest:
-        """For ``plan``'s ``apply_plan``: what it leaves to be written later."""
+    def hold(self, plan: BatchPlan, applied: Future[list[tuple[Any, ...]]]) -> None:
+        """``plan``, whose ``apply_plan`` was queued (``applied``: its history entries)."""
         assert self._waiting is None, "the batch before's rest was never queued"
-        rest = Rest()
-        self._waiting = (plan, rest)
-        return rest
+        self._waiting = (plan, applied)
 
     def queue(self) -> None:
         if self._waiting is not None:
-            self.db.submit(apply_rest, self.ctx, *self._waiting)
+            plan, applied = self._waiting
+            # Run on the database thread after ``apply_plan``: its result is there.
+            self.db.submit(lambda conn: apply_rest(conn, self.ctx, plan, applied.result()))
             self._waiting = None
 
     def looked_up(self, upcoming: Prefetch | None) -> None:
