@@ -196,6 +196,14 @@ def files(
     return headers, rows
 
 
+#: Generated imports through the database: a hundred examples, each as slow as it takes.
+THROUGH_THE_DATABASE = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
 def _setup(store: Store) -> None:
     reset(store)
     accounts_service.create_account(store, "acme", region=REGION)
@@ -432,11 +440,7 @@ def _edit(store: Store, state: State, changes: list[tuple[int, str, str]]) -> No
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@THROUGH_THE_DATABASE
 @given(
     state=starting_states(),
     # Rows are passed by their CRM ID, and never when they have a platform id.

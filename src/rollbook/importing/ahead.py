@@ -288,18 +288,23 @@ def _read_beside(batches: Iterator[T], stop: threading.Event) -> Iterator[T]:
 
 def settle(
     read: ReadBatch, touched: pl.Series, mapping: FileMapping, settings: AccountSettings
-) -> tuple[PreparedBatch, Passed | None]:
+) -> tuple[PreparedBatch, pl.DataFrame | None]:
     """The batch read ahead, with the passed rows an earlier batch or a row of this one reaches
-    (``prints.demote``) put back among the rows to plan, in row order. Once is enough: a row put
-    back names only its own contact's phone, which no other passed row's contact has."""
+    (``prints.demote``) put back among the rows to plan, in row order; and the rows passed for
+    good (``Passed.rows``). Once is enough: a row put back names only its own contact's phone,
+    which no other passed row's contact has.
+
+    The batch's cells are let go of here (``read.passed`` is emptied): the engine holds a read
+    until the next one's is planned, and the cells are the most of it."""
     prepared, passed = read.prepared, read.passed
+    read.passed = None
     if passed is None or passed.rows.is_empty():
-        return prepared, passed
+        return prepared, None if passed is None else passed.rows
     out = demote(passed, prepared.frame, touched)
     if out.is_empty():
-        return prepared, passed
+        return prepared, passed.rows
     whole = passed.batch
     back = whole.rows.is_in(out.implode())
     demoted = Batch(whole.rows.filter(back), whole.cells.filter(back), [], 0, whole.trimmed)
     prepared = _concat([prepared, prepare(normalise_batch(demoted, mapping, settings), settings)])
-    return prepared, Passed(passed.rows.filter(~pl.col("row").is_in(out.implode())), whole)
+    return prepared, passed.rows.filter(~pl.col("row").is_in(out.implode()))

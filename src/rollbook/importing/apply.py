@@ -6,9 +6,9 @@ first let go of it, then every changed contact gets its final values, then the n
 inserted. The plan's final state is consistent — the rules saw to that — so no statement trips
 the unique indexes half-way.
 
-A plan's phone history and events are written apart (``apply_rest``): the next batch's lookups
-read neither, so the engine queues them after those lookups, which would otherwise wait for
-them.
+A plan's phone history and events are written apart (``apply_rest``): no read of the import
+needs them, so the engine queues them after the next batch's read, which would otherwise wait
+for them.
 """
 
 from __future__ import annotations

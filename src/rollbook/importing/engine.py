@@ -16,12 +16,11 @@ import logging
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 from sqlalchemy.engine import Connection
@@ -30,11 +29,19 @@ from rollbook.importing.ahead import Ahead, Gate, settle
 from rollbook.importing.apply import ImportContext, apply_plan, apply_rest
 from rollbook.importing.flags import BatchChanges, FlagIndex, IndexRead, flag_created
 from rollbook.importing.keys import phone_number_series
-from rollbook.importing.lookup import Memory, Prefetch
+from rollbook.importing.lookup import Candidates, Found, Memory, brought_up_to_date
 from rollbook.importing.mapping import FileMapping
 from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import CLEAR_MARK, normalise_batch
-from rollbook.importing.plan import BatchPlan, Repeats, flag_outcomes, plan_batch
+from rollbook.importing.plan import (
+    BatchPlan,
+    Repeats,
+    checked_rows,
+    contacts_left,
+    flag_outcomes,
+    plan_batch,
+    read_candidates,
+)
 from rollbook.importing.prepare import PreparedBatch
 from rollbook.importing.prints import add_passed, found_or_changed, to_keep
 from rollbook.importing.read import SourceFile
@@ -54,12 +61,13 @@ log = logging.getLogger("rollbook.imports")
 BATCH_ROWS = 50000
 #: Planned batches that may wait for their flags (``_Flags``).
 FLAGS_WAITING = 4
+#: Jobs the database thread may have waiting in a re-import (``run_import``, ``_Reads``).
+JOBS_AHEAD = 8
 #: Contacts changed before the flag index is first needed, whose changes are kept to be
 #: replayed on it (``_Flags``), at most.
 MAX_REPLAY = 100_000
 
 Progress = Callable[[int, int], None]
-T = TypeVar("T")
 
 
 @dataclass
@@ -295,8 +303,11 @@ def run_import(
             cleanup.callback(ahead.close)
         # From here all database work runs in order on the worker (see worker.py), so that
         # batch k+1 is planned while batch k is written; the prints are read during the first
-        # pass.
-        db = DbWorker(conn)
+        # pass. A re-import queues a batch's reads, the writes of the one before and the next
+        # batch's read one after the other (``_Reads``): the worker lets them all wait. Else
+        # planning stays at most a batch ahead of the writes.
+        read_ahead = not empty
+        db = DbWorker(conn, ahead=JOBS_AHEAD if read_ahead else 2)
         cleanup.callback(db.close)
         if gate is not None:
             gate.read(db, settings.account_id)
@@ -323,19 +334,25 @@ def run_import(
         touched = pl.Series("id", [], dtype=pl.Int64)
         if progress:
             progress(0, total)
-        # A re-import reads the next batch's contacts while this one is planned (lookup.Prefetch).
-        read_ahead = not memory.active and "crm_id" in mapping.fields
-        prefetched: Prefetch | None = None
-        rest = _Rest(db, ctx)
-        paired = _with_next(ahead) if read_ahead else ((p, None) for p in ahead)
-        for seq, (read, upcoming) in enumerate(paired):
-            upcoming_read = (
-                _read_ahead(db, settings, upcoming.prepared, repeats)
-                if upcoming is not None
-                else None
-            )
+        # In an account that has contacts, each batch's candidates are read while the batch
+        # before is planned, before its writes, and brought up to date with its plan
+        # (lookup.brought_up_to_date): the writes are then made while this batch is planned.
+        writes = _Writes(db, ctx, flags)
+        reads = _Reads(db, settings, repeats) if read_ahead else None
+        batches = iter(ahead)
+        read = next(batches, None)
+        seq = 0
+        while read is not None:
             prepared, passed = settle(read, touched, mapping, settings)
             nb = prepared.batch
+            upcoming = None
+            if reads is not None:
+                reads.settled(prepared)
+                writes.queue()  # the batch before's, after this batch's reads
+                upcoming = next(batches, None)
+                if upcoming is not None:
+                    reads.ahead(upcoming.prepared)
+            writes.rest()
             plan = plan_batch(
                 db,
                 settings,
@@ -344,23 +361,21 @@ def run_import(
                 new_ids.take_many,
                 messages,
                 memory,
-                prefetched=prefetched,
-                after_lookups=partial(rest.looked_up, upcoming_read),
+                candidates=reads.candidates() if reads is not None else None,
             )
             if gate is not None:
                 touched = pl.concat([touched, found_or_changed(plan)])
             prints = to_keep(plan, read.prints)
-            n_passed = passed.rows.height if passed is not None else 0
+            n_passed = passed.height if passed is not None else 0
             if passed is not None and n_passed:
-                add_passed(plan, passed.rows, unchanged)
+                add_passed(plan, passed, unchanged)
                 passed_rows += n_passed
-            flags.before_writes(plan)
-            rest.hold(plan, db.submit(apply_plan, ctx, plan))
-            db.submit(bulk.set_prints, prints)
-            flags.add(plan, seq)
-            prefetched = upcoming_read
-            if prefetched is not None:
-                prefetched.after(plan.touched())
+            writes.hold(plan, prints, seq)
+            if reads is not None:
+                reads.planned(plan)
+            else:  # nothing read ahead to queue before them
+                writes.queue()
+                upcoming = next(batches, None)
             memory.remember(plan.changed_keys)
             found.add(plan)
             labelled.append(plan.labelled)
@@ -368,7 +383,9 @@ def run_import(
             done += len(nb) + n_passed
             if progress:
                 progress(done + blank, total)
-        rest.queue()
+            read, seq = upcoming, seq + 1
+        writes.queue()
+        writes.rest()
         flags.drain()
         db.drain()
     label = None
@@ -390,55 +407,93 @@ def run_import(
     return EngineResult(flags.counts, done, blank, label, changed, flags.report, passed_rows)
 
 
-class _Rest:
-    """The last batch's phone history and events (``apply.apply_rest``), queued on the
-    database thread once the next batch has read what it needs: its lookups would otherwise
-    wait for them behind the batch's writes, and read neither. (The one read of the history
-    through the import's connection, the flag index's in ``_Flags.before_writes``, comes after
-    the next batch's lookups.)"""
+class _Writes:
+    """A batch's writes, queued on the database thread once the next batch's candidates are
+    read (a re-import's next batch reads them before them, and brings them up to date); and its
+    phone history and events (``apply.apply_rest``), which no read of the import needs, after
+    the read of the batch after that."""
 
-    def __init__(self, db: DbWorker, ctx: ImportContext) -> None:
+    def __init__(self, db: DbWorker, ctx: ImportContext, flags: _Flags) -> None:
         self.db = db
         self.ctx = ctx
-        self._waiting: tuple[BatchPlan, Future[list[tuple[Any, ...]]]] | None = None
+        self.flags = flags
+        self._held: tuple[BatchPlan, pl.DataFrame, int] | None = None
+        self._rest: tuple[BatchPlan, Future[list[tuple[Any, ...]]]] | None = None
 
-    def hold(self, plan: BatchPlan, applied: Future[list[tuple[Any, ...]]]) -> None:
-        """``plan``, whose ``apply_plan`` was queued (``applied``: its history entries)."""
-        assert self._waiting is None, "the batch before's rest was never queued"
-        self._waiting = (plan, applied)
+    def hold(self, plan: BatchPlan, prints: pl.DataFrame, seq: int) -> None:
+        """``plan``, whose contacts get ``prints`` (``prints.to_keep``)."""
+        assert self._held is None, "the batch before's writes were never queued"
+        self._held = (plan, prints, seq)
 
     def queue(self) -> None:
-        if self._waiting is not None:
-            plan, applied = self._waiting
+        """The held batch's writes (the rest of the one before must be queued already)."""
+        if self._held is None:
+            return
+        plan, prints, seq = self._held
+        self._held = None
+        self.flags.before_writes(plan)
+        assert self._rest is None, "the rest of the batch before was never queued"
+        self._rest = (plan, self.db.submit(apply_plan, self.ctx, plan))
+        self.db.submit(bulk.set_prints, prints)
+        self.flags.add(plan, seq)
+
+    def rest(self) -> None:
+        """The phone history and events of the batch whose writes were queued last."""
+        if self._rest is not None:
+            plan, applied = self._rest
             # Run on the database thread after ``apply_plan``: its result is there.
             self.db.submit(lambda conn: apply_rest(conn, self.ctx, plan, applied.result()))
-            self._waiting = None
-
-    def looked_up(self, upcoming: Prefetch | None) -> None:
-        """A batch has read what it needs: the rest of the one before, then the next batch's
-        read ahead, are queued."""
-        self.queue()
-        if upcoming is not None:
-            upcoming.start()
+            self._rest = None
 
 
-def _with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
-    """Each item with the one after it (``None`` after the last)."""
-    it = iter(items)
-    current = next(it, None)
-    while current is not None:
-        upcoming = next(it, None)
-        yield current, upcoming
-        current = upcoming
+class _Reads:
+    """A re-import's reads: each batch's candidates read before the batch before is written
+    (``plan.read_candidates``) — most while that batch is planned — and brought up to date with
+    its plan (``lookup.brought_up_to_date``)."""
 
+    def __init__(self, db: DbWorker, settings: AccountSettings, repeats: Repeats) -> None:
+        self.db, self.settings, self.repeats = db, settings, repeats
+        #: The batch's rows read ahead (their row numbers), and what was read.
+        self._early: tuple[pl.Series, Future[Found]] | None = None
+        self._next: tuple[pl.Series, Future[Found]] | None = None
+        self._late: Future[Found] | None = None
+        self._rows = pl.DataFrame()
+        #: The contacts the batch before created or changed, as it left them.
+        self._left: pl.DataFrame | None = None
+        self._candidates = Candidates(pl.DataFrame())
 
-def _read_ahead(
-    db: DbWorker, settings: AccountSettings, upcoming: PreparedBatch, repeats: Repeats
-) -> Prefetch:
-    """The read of ``upcoming``'s contacts by CRM ID (a repeated CRM ID finds nothing)."""
-    crm = upcoming.frame["crm"].drop_nulls()
-    repeated = pl.Series(list(repeats.crm_rows), dtype=pl.String)
-    return Prefetch(db, settings, crm.filter(~crm.is_in(repeated.implode())))
+    def _submit(self, checked: pl.DataFrame) -> Future[Found]:
+        return self.db.submit(read_candidates, self.settings, checked)
+
+    def settled(self, prepared: PreparedBatch) -> None:
+        """Queue the read of the batch's rows not read ahead (those ``settle`` put back)."""
+        self._rows = checked_rows(prepared.frame, self.repeats)
+        unread = self._rows
+        if self._early is not None:
+            unread = unread.filter(~pl.col("row").is_in(self._early[0].implode()))
+        self._late = self._submit(unread) if unread["live"].any() else None
+
+    def ahead(self, upcoming: PreparedBatch) -> None:
+        """Queue the read of the next batch (after this one's, and the batch before's writes)."""
+        checked = checked_rows(upcoming.frame, self.repeats)
+        self._next = (checked["row"], self._submit(checked))
+
+    def candidates(self) -> Candidates:
+        """The batch's candidates, as the batch before left them (once the reads are done)."""
+        found = Found.none()
+        for part in (self._early[1] if self._early is not None else None, self._late):
+            if part is not None:
+                found = found.merged(part.result())
+        candidates = found.candidates(self.settings)
+        if self._left is not None:
+            candidates = brought_up_to_date(candidates, self._left, self._rows.filter("live"))
+        self._candidates = candidates
+        return candidates
+
+    def planned(self, plan: BatchPlan) -> None:
+        """The batch is planned (from ``candidates()``): on to the next."""
+        self._left = contacts_left(plan, self._candidates, self.settings)
+        self._early, self._next = self._next, None
 
 
 def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:

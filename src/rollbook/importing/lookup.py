@@ -2,22 +2,22 @@
 
 One query per kind of key and batch — ids (through merged-id redirects), CRM IDs (through
 aliases), phones — each returning whole contacts with their exact current values and bases.
-The rows' own targets come first; phones are looked up only where the target does not already
-explain them (a re-import's phones are its contacts' own), so an unchanged re-import reads each
+The rows' own targets come first; phones are looked up only where no contact found already
+holds them (a re-import's phones are its contacts' own), so an unchanged re-import reads each
 contact once.
 
 The result, ``Candidates``, is a frame with one row per contact: ``id``, every field by its key
-as a canonical string, and for every field ``base:<key>`` and ``has_base:<key>``.
+as a canonical string, and for every field ``base:<key>`` and ``has_base:<key>``. A re-import
+reads a batch's candidates before the batch before is written, and brings them up to date with
+that batch's plan (``brought_up_to_date``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import polars as pl
-from sqlalchemy.engine import Connection
 
 from rollbook.importing.keys import phone_number_series
 from rollbook.importing.worker import Db
@@ -159,75 +159,91 @@ def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) ->
     return frame.select(empty_frame(settings).columns)
 
 
-def _fetch_by_crm_ids(
-    conn: Connection, settings: AccountSettings, crm_ids: list[str]
-) -> pl.DataFrame:
-    raw = bulk.contacts_where_in(conn, settings.account_id, "crm_id", crm_ids)
-    return decode(raw, bulk.bases_of(conn, settings.account_id, raw["id"].to_list()), settings)
+def brought_up_to_date(c: Candidates, left: pl.DataFrame, rows: pl.DataFrame) -> Candidates:
+    """Candidates read before the batch before was written, as a read after its writes would
+    find them.
+
+    ``left``: every contact that batch created or changed (values or bases), as it left them
+    (``BatchPlan.left``); ``rows``: the rows the candidates were read for (``idv``, ``crm``,
+    ``ph``). The contacts read that are among ``left`` are replaced by what it holds, where one
+    of the rows' keys still names them, and the contacts it created or gave a key to join where
+    one does. Every other contact is as read: the batch before did not touch it. A phone or CRM
+    ID a contact of ``left`` let go of can only have gone to another contact of ``left`` (the
+    keys are unique), and merged ids and CRM IDs are not an import's to write, so the aliases
+    and redirects read stand. Read first and brought up to date, a batch's candidates are read
+    while the batch before is planned, and its writes are made while this one is."""
+    if left.is_empty():
+        return c
+    ids = pl.concat(
+        [
+            rows["idv"].drop_nulls().cast(pl.Int64),
+            pl.Series(list(c.aliases.values()), dtype=pl.Int64),
+            pl.Series(list(c.redirects.values()), dtype=pl.Int64),
+        ]
+    )
+    named = (
+        pl.col("id").is_in(ids.implode())
+        | pl.col("crm_id").is_in(rows["crm"].drop_nulls().implode())
+        | pl.col("phone").is_in(rows["ph"].drop_nulls().implode())
+    )
+    frame = pl.concat(
+        [
+            c.frame.filter(~pl.col("id").is_in(left["id"].implode())),
+            left.filter(named).select(c.frame.columns).cast(c.frame.schema),
+        ]
+    )
+    return Candidates(frame, c.aliases, c.redirects)
 
 
-class Prefetch:
-    """The next batch's contacts by CRM ID, read while this batch is planned.
+BASES_SCHEMA = {"contact_id": pl.Int64, "field": pl.String, "base": pl.String}
 
-    The read is queued on the import's connection after this batch's lookups and before its
-    writes, so it sees the account as the batch *before* this one left it. When the next batch
-    is planned, the contacts this batch created or changed are known (``after``): they are set
-    aside and their CRM IDs read again, after this batch's writes. Every other contact holding
-    one of the CRM IDs was untouched since the read. And a CRM ID this batch gave a contact came
-    from one of its rows, so a row of the next batch carrying it repeats it and is skipped
-    (``duplicate-unique-id``) without a lookup. So the result is exactly what a read at that
-    moment would give — and a re-import's largest read overlaps the planning before it."""
 
-    def __init__(self, db: Db, settings: AccountSettings, crm_ids: pl.Series) -> None:
-        self._read = (db, settings, crm_ids.unique().sort())
-        self._future: Future[pl.DataFrame] | None = None
-        self._touched = pl.Series("id", [], dtype=pl.Int64)
+@dataclass
+class Found:
+    """Contacts as read (``bulk.READ_SCHEMA``) and their bases (``bulk.bases_of``), with the
+    aliases and redirects followed: the candidates, not decoded yet (``candidates``). A read
+    ahead of the planning runs on the database thread, which then only reads: decoding is the
+    planning thread's."""
 
-    def start(self) -> None:
-        """Queue the read (once this batch has read what it needs, before its writes)."""
-        db, settings, crm_ids = self._read
-        self._future = db.submit(_fetch_by_crm_ids, settings, crm_ids.to_list())
+    raw: pl.DataFrame
+    bases: pl.DataFrame
+    aliases: dict[str, int] = field(default_factory=dict)
+    redirects: dict[int, int] = field(default_factory=dict)
 
-    def after(self, touched: pl.Series) -> None:
-        """The contacts the batch planned meanwhile creates or changes (values or bases)."""
-        self._touched = touched.cast(pl.Int64)
+    @classmethod
+    def none(cls) -> Found:
+        return cls(pl.DataFrame(schema=bulk.READ_SCHEMA), pl.DataFrame(schema=BASES_SCHEMA))
 
-    def result(self, crm_ids: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
-        """For ``crm_ids``: the contacts read ahead that are still as read (as candidates),
-        and the CRM IDs to read again."""
-        assert self._future is not None, "the read was never started"
-        found = self._future.result()
-        found = found.filter(pl.col("crm_id").is_in(crm_ids.implode()))
-        stale = found["id"].is_in(self._touched.implode())
-        # Rows planned after all (import prints, see prints.demote) were not read ahead.
-        unread = crm_ids.filter(~crm_ids.is_in(self._read[2].implode()))
-        again = pl.concat([found.filter(stale)["crm_id"], unread.cast(pl.String)])
-        return found.filter(~stale), again.unique().sort()
+    def candidates(self, settings: AccountSettings) -> Candidates:
+        return Candidates(decode(self.raw, self.bases, settings), self.aliases, self.redirects)
+
+    def merged(self, other: Found) -> Found:
+        """What was read for two sets of rows, as one (a contact once)."""
+        return Found(
+            pl.concat([self.raw, other.raw]).unique("id", keep="first", maintain_order=True),
+            pl.concat([self.bases, other.bases]).unique(maintain_order=True),
+            {**self.aliases, **other.aliases},
+            {**self.redirects, **other.redirects},
+        )
 
 
 class Lookup:
-    """The batch's queries, and the candidates gathered so far."""
+    """The batch's queries, and the contacts found so far."""
 
     def __init__(self, db: Db, settings: AccountSettings, memory: Memory | None = None) -> None:
         self.db = db
         self.settings = settings
         self.memory = memory or Memory(empty_at_start=False)
-        self.found = empty_frame(settings)
-        self.aliases: dict[str, int] = {}
-        self.redirects: dict[int, int] = {}
+        self.found = Found.none()
 
     def _add(self, raw: pl.DataFrame) -> None:
         """Contacts as fetched (``bulk.READ_SCHEMA``), unless found already."""
-        raw = raw.filter(~pl.col("id").is_in(self.found["id"].implode()))
+        found = self.found
+        raw = raw.filter(~pl.col("id").is_in(found.raw["id"].implode()))
         if not raw.is_empty():
             bases = self.db.call(bulk.bases_of, self.settings.account_id, raw["id"].to_list())
-            self._add_decoded(decode(raw, bases, self.settings))
-
-    def _add_decoded(self, found: pl.DataFrame) -> None:
-        """Contacts as candidates (``decode``), unless found already."""
-        found = found.filter(~pl.col("id").is_in(self.found["id"].implode()))
-        if not found.is_empty():
-            self.found = pl.concat([self.found, found], how="vertical")
+            found.raw = pl.concat([found.raw, raw.cast(bulk.READ_SCHEMA)])  # type: ignore[arg-type]
+            found.bases = pl.concat([found.bases, bases])
 
     def by_ids(self, ids: Sequence[int]) -> None:
         """Contacts by platform id, after following merged ids to their survivor."""
@@ -242,32 +258,22 @@ class Lookup:
             self.settings.account_id,
             ids,
         )
-        self.redirects.update({int(a): int(b) for a, b in pairs})
-        wanted = sorted({self.redirects.get(i, i) for i in ids} - self.fetched_ids())
+        redirects = self.found.redirects
+        redirects.update({int(a): int(b) for a, b in pairs})
+        wanted = sorted({redirects.get(i, i) for i in ids} - self.fetched_ids())
         self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
-    def by_crm_ids(self, crm_ids: pl.Series, prefetched: Prefetch | None = None) -> None:
-        """Contacts by CRM ID, and by the CRM IDs merged into them (aliases) — from what was
-        ``prefetched`` for them, where the batch before has not made it stale."""
+    def by_crm_ids(self, crm_ids: pl.Series) -> None:
+        """Contacts by CRM ID, and by the CRM IDs merged into them (aliases)."""
         crm_ids = self.memory.crm_ids(crm_ids.drop_nulls().unique()).sort()
         if crm_ids.is_empty():
             return
-        if prefetched is None:
-            self._add(
-                self.db.call(
-                    bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids.to_list()
-                )
+        self._add(
+            self.db.call(
+                bulk.contacts_where_in, self.settings.account_id, "crm_id", crm_ids.to_list()
             )
-        else:
-            fresh, stale = prefetched.result(crm_ids)
-            self._add_decoded(fresh)
-            if stale.len():
-                self._add(
-                    self.db.call(
-                        bulk.contacts_where_in, self.settings.account_id, "crm_id", stale.to_list()
-                    )
-                )
-        rest = crm_ids.filter(~crm_ids.is_in(self.found["crm_id"].drop_nulls().implode()))
+        )
+        rest = crm_ids.filter(~crm_ids.is_in(self.found.raw["crm_id"].drop_nulls().implode()))
         if rest.is_empty():
             return
         pairs = self.db.call(
@@ -278,14 +284,15 @@ class Lookup:
             self.settings.account_id,
             rest.to_list(),
         )
-        self.aliases.update({str(a): int(b) for a, b in pairs})
+        self.found.aliases.update({str(a): int(b) for a, b in pairs})
         wanted = sorted({int(b) for _, b in pairs} - self.fetched_ids())
         self._add(self.db.call(bulk.contacts_where_in, self.settings.account_id, "id", wanted))
 
     def by_phones(self, phones: pl.Series) -> None:
         """The owners of these phones, where they are not among the candidates already."""
         phones = self.memory.phone_numbers(phones.drop_nulls().unique())
-        wanted = phones.filter(~phones.is_in(self.found["phone"].drop_nulls().implode())).sort()
+        held = self.found.raw["phone"].drop_nulls()
+        wanted = phones.filter(~phones.is_in(held.implode())).sort()
         if wanted.len():
             self._add(
                 self.db.call(
@@ -294,7 +301,7 @@ class Lookup:
             )
 
     def fetched_ids(self) -> set[int]:
-        return set(self.found["id"].to_list())
+        return set(self.found.raw["id"].to_list())
 
     def result(self) -> Candidates:
-        return Candidates(self.found, self.aliases, self.redirects)
+        return self.found.candidates(self.settings)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+from sqlalchemy.engine import Connection
 
 from rollbook.importing.decide import (
     decide_existing,
@@ -38,7 +39,16 @@ from rollbook.importing.decide import (
 )
 from rollbook.importing.flags import BatchChanges
 from rollbook.importing.keys import email_key_series, person_key_series
-from rollbook.importing.lookup import Candidates, Lookup, Memory, Prefetch, value_keys
+from rollbook.importing.lookup import (
+    Candidates,
+    Found,
+    Lookup,
+    Memory,
+    base_column,
+    empty_frame,
+    has_base_column,
+    value_keys,
+)
 from rollbook.importing.messages import MessageContext, row_message
 from rollbook.importing.normalise import NormalisedBatch, input_rows, invalid_column
 from rollbook.importing.prepare import (
@@ -50,7 +60,7 @@ from rollbook.importing.prepare import (
 )
 from rollbook.importing.rules import Decision, InputRow
 from rollbook.importing.sequential import BatchState, SequentialResult, decide_in_order
-from rollbook.importing.worker import Db
+from rollbook.importing.worker import Db, Direct
 from rollbook.model import (
     BIRTH_DATE_KEY,
     CODE_ORDER,
@@ -117,37 +127,72 @@ class BatchPlan:
         )
 
 
+def contacts_left(
+    plan: BatchPlan, candidates: Candidates, settings: AccountSettings
+) -> pl.DataFrame:
+    """Every contact ``plan`` creates or changes (values or bases), as it leaves them, as
+    candidates (``lookup.empty_frame``'s columns): the contacts created, with no bases; the
+    contacts changed, with their values as they end and the bases they had (they were among
+    the batch's ``candidates``) but those dropped. For the next batch's candidates, read before
+    the plan's writes (``lookup.brought_up_to_date``)."""
+    created, updated, dropped = plan.created, plan.updated, plan.dropped_bases
+    keys = value_keys(settings)
+    schema = empty_frame(settings).schema
+    bases = [c for c in schema if c.startswith(("base:", "has_base:"))]
+    known = candidates.frame
+    changed = updated.select(pl.col("id").cast(pl.Int64), *keys).join(
+        known.select("id", *bases), on="id", how="left"
+    )
+    only_bases = known.filter(
+        pl.col("id").is_in([cid for cid, _ in dropped])
+        & ~pl.col("id").is_in(changed["id"].implode())
+    )
+    new = created.select(pl.col("id").cast(pl.Int64), *keys).with_columns(
+        *(pl.lit(None, pl.String).alias(base_column(k)) for k in keys),
+        *(pl.lit(False).alias(has_base_column(k)) for k in keys),
+    )
+    # The yes/no flags as a read gives them back (stored as booleans, never null).
+    left = pl.concat(
+        [p.select(list(schema)).cast(schema) for p in (changed, only_bases, new)]
+    ).with_columns(
+        pl.when(pl.col(k) == "true").then(pl.lit("true")).otherwise(pl.lit("false")).alias(k)
+        for k in ("opted_out", "archived")
+    )
+    by_field: dict[str, list[int]] = {}
+    for cid, key in dropped:
+        by_field.setdefault(key, []).append(cid)
+    return left.with_columns(
+        *(
+            pl.when(pl.col("id").is_in(ids))
+            .then(None)
+            .otherwise(pl.col(base_column(key)))
+            .alias(base_column(key))
+            for key, ids in by_field.items()
+        ),
+        *(
+            (pl.col(has_base_column(key)) & ~pl.col("id").is_in(ids)).alias(has_base_column(key))
+            for key, ids in by_field.items()
+        ),
+    )
+
+
 #: The codes that stop a row before anything is looked up: its CRM ID or id is repeated in the
 #: file, or a cell did not normalise.
 STOP_CODES = (Code.DUPLICATE_UNIQUE_ID_CRM_ID, Code.DUPLICATE_UNIQUE_ID_ID, *INVALID_CODES)
 DUPLICATE_CRM, DUPLICATE_ID = STOP_CODES[:2]
 
 
-def plan_batch(
-    db: Db,
-    settings: AccountSettings,
-    prepared: PreparedBatch,
-    repeats: Repeats,
-    take_ids: Callable[[int], list[int]],
-    messages: MessageContext,
-    memory: Memory,
-    prefetched: Prefetch | None = None,
-    after_lookups: Callable[[], None] | None = None,
-) -> BatchPlan:
-    """``prefetched``: the batch's contacts by CRM ID, read ahead; ``after_lookups`` is called
-    once the batch has read what it needs (the next batch's read ahead may then be queued)."""
-    nb = prepared.batch
-    fields = list(nb.fields)
-    frame = prepared.frame
-
-    # 1. Whole-batch checks, on a narrow frame: the rest of the row is fetched where needed.
-    # Which codes stop a row stay booleans here; they become lists for the few rows they stop.
+def checked_rows(frame: pl.DataFrame, repeats: Repeats) -> pl.DataFrame:
+    """Step 1, whole-batch checks, on a narrow frame (``i``, ``row``, the keys, the names, a
+    ``stop:`` column per code that stops a row, and ``live``: no code stops it): the rest of the
+    row is fetched where needed. Which codes stop a row stay booleans here; they become lists for
+    the few rows they stop."""
     stops = {
         Code.DUPLICATE_UNIQUE_ID_CRM_ID: pl.col("crm_id").is_in(list(repeats.crm_rows)),
         Code.DUPLICATE_UNIQUE_ID_ID: pl.col("id").is_in(list(repeats.id_rows)),
         **{code: pl.col(invalid_code_column(code)) for code in INVALID_CODES},
     }
-    rows = frame.select(
+    return frame.select(
         "i",
         "row",
         "idv",
@@ -158,21 +203,48 @@ def plan_batch(
         *(stop.fill_null(False).alias(f"stop:{code.value}") for code, stop in stops.items()),
     ).with_columns((~pl.any_horizontal(f"stop:{code.value}" for code in stops)).alias("live"))
 
+
+def read_candidates(conn: Connection, settings: AccountSettings, rows: pl.DataFrame) -> Found:
+    """Step 2's reads, on the import's connection (a job of its worker): the live ``rows``'
+    (``checked_rows``) contacts by id and CRM ID, then the owners of their phones that those
+    contacts do not hold."""
+    lookup = Lookup(Direct(conn), settings)
+    _look_up(lookup, rows.filter("live"))
+    return lookup.found
+
+
+def _look_up(lookup: Lookup, live: pl.DataFrame) -> None:
+    lookup.by_ids(live["idv"].drop_nulls().to_list())
+    lookup.by_crm_ids(live["crm"])
+    lookup.by_phones(live["ph"])
+
+
+def plan_batch(
+    db: Db,
+    settings: AccountSettings,
+    prepared: PreparedBatch,
+    repeats: Repeats,
+    take_ids: Callable[[int], list[int]],
+    messages: MessageContext,
+    memory: Memory,
+    candidates: Candidates | None = None,
+) -> BatchPlan:
+    """``candidates``: the batch's, read already (``read_candidates``, brought up to date);
+    else they are read now, through ``db``."""
+    nb = prepared.batch
+    fields = list(nb.fields)
+    frame = prepared.frame
+
+    # 1. Whole-batch checks.
+    rows = checked_rows(frame, repeats)
+
     # 2. Candidates, and who each row is.
     live = rows.filter("live")
-    lookup = Lookup(db, settings, memory)
-    lookup.by_ids(live["idv"].drop_nulls().to_list())
-    lookup.by_crm_ids(live["crm"], prefetched)
-    ident = identify(live, lookup.result())  # a row per live row, in their order
-    phones = live["ph"]
-    known = lookup.found.height
-    lookup.by_phones(phones.filter(phones.is_not_null() & ~phones.eq_missing(ident["cur:phone"])))
-    candidates = lookup.result()
-    if after_lookups is not None:
-        after_lookups()
-    if lookup.found.height != known:  # the phones found more contacts: identify again
-        ident = identify(live, candidates)
-    rows = rows.join(ident, on="i", how="left")
+    if candidates is None:
+        lookup = Lookup(db, settings, memory)
+        _look_up(lookup, live)
+        candidates = lookup.result()
+    rows = rows.join(identify(live, candidates), on="i", how="left")
 
     # 3. Entangled rows go one by one; the rest in columns.
     all_sequential = refers_to_new_ids(db, rows)

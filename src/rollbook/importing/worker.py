@@ -6,7 +6,9 @@ written, as long as it only reads when it must — and then after batch 1's writ
 statement goes through this worker, in the order it was handed over: ``submit`` queues work and
 returns at once (writes), ``call`` queues work and waits for its result (reads, which thereby
 see everything submitted before them). SQLite lets go of the interpreter while it works, so
-writing one batch and planning the next share the machine's cores.
+writing one batch and planning the next share the machine's cores. (A re-import queues a
+batch's reads before the writes of the batch before, and brings what they found up to date
+with that batch's plan: ``engine._Reads``.)
 
 Nothing but the worker touches the connection while it runs; an error in submitted work is
 raised in the importing thread at its next ``call`` or at ``drain``. Work may be submitted from
