@@ -408,10 +408,10 @@ def run_import(
 
 
 class _Writes:
-    """A batch's writes, queued on the database thread once the next batch's candidates are
-    read (a re-import's next batch reads them before them, and brings them up to date); and its
-    phone history and events (``apply.apply_rest``), which no read of the import needs, after
-    the read of the batch after that."""
+    """A planned batch's writes: held (``hold``) until they are queued (``queue``) — in a
+    re-import, after the next batch's reads, which come before them (``_Reads``) — and its phone
+    history and events (``apply.apply_rest``), which no read of the import needs, queued later
+    still (``rest``)."""
 
     def __init__(self, db: DbWorker, ctx: ImportContext, flags: _Flags) -> None:
         self.db = db
