@@ -164,7 +164,7 @@ def brought_up_to_date(c: Candidates, left: pl.DataFrame, rows: pl.DataFrame) ->
     find them.
 
     ``left``: every contact that batch created or changed (values or bases), as it left them
-    (``BatchPlan.left``); ``rows``: the rows the candidates were read for (``idv``, ``crm``,
+    (``plan.contacts_left``); ``rows``: the rows the candidates were read for (``idv``, ``crm``,
     ``ph``). The contacts read that are among ``left`` are replaced by what it holds, where one
     of the rows' keys still names them, and the contacts it created or gave a key to join where
     one does. Every other contact is as read: the batch before did not touch it. A phone or CRM
