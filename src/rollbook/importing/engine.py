@@ -353,6 +353,7 @@ def run_import(
                 if upcoming is not None:
                     reads.ahead(upcoming.prepared)
             writes.rest()
+            candidates = reads.candidates() if reads is not None else None
             plan = plan_batch(
                 db,
                 settings,
@@ -361,7 +362,7 @@ def run_import(
                 new_ids.take_many,
                 messages,
                 memory,
-                candidates=reads.candidates() if reads is not None else None,
+                candidates=candidates,
             )
             if gate is not None:
                 touched = pl.concat([touched, found_or_changed(plan)])
@@ -371,8 +372,8 @@ def run_import(
                 add_passed(plan, passed, unchanged)
                 passed_rows += n_passed
             writes.hold(plan, prints, seq)
-            if reads is not None:
-                reads.planned(plan)
+            if reads is not None and candidates is not None:
+                reads.planned(plan, candidates)
             else:  # nothing read ahead to queue before them
                 writes.queue()
                 upcoming = next(batches, None)
@@ -460,7 +461,6 @@ class _Reads:
         self._rows = pl.DataFrame()
         #: The contacts the batch before created or changed, as it left them.
         self._left: pl.DataFrame | None = None
-        self._candidates = Candidates(pl.DataFrame())
 
     def _submit(self, checked: pl.DataFrame) -> Future[Found]:
         return self.db.submit(read_candidates, self.settings, checked)
@@ -487,12 +487,11 @@ class _Reads:
         candidates = found.candidates(self.settings)
         if self._left is not None:
             candidates = brought_up_to_date(candidates, self._left, self._rows.filter("live"))
-        self._candidates = candidates
         return candidates
 
-    def planned(self, plan: BatchPlan) -> None:
-        """The batch is planned (from ``candidates()``): on to the next."""
-        self._left = contacts_left(plan, self._candidates, self.settings)
+    def planned(self, plan: BatchPlan, candidates: Candidates) -> None:
+        """The batch is planned, from its ``candidates()``: on to the next."""
+        self._left = contacts_left(plan, candidates, self.settings)
         self._early, self._next = self._next, None
 
 
