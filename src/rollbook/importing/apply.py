@@ -7,8 +7,8 @@ inserted. The plan's final state is consistent — the rules saw to that — so 
 the unique indexes half-way.
 
 A plan's phone history and events are written apart (``apply_rest``): no read of the import
-needs them, so the engine queues them after the next batch's read, which would otherwise wait
-for them.
+needs them, so the engine queues them once the next batch comes — after its read, where it
+has one, which would otherwise wait for them.
 """
 
 from __future__ import annotations
