@@ -12,6 +12,9 @@ of its own, wall time and peak RSS:
   (d) rollbook: next term's file (5% changed fields, 1% new students, 1% phone moves/clashes)
   (e) PostgreSQL: rollbook's fresh import, next to psql's `\\copy` of the file into an empty table
   (f) peer: `sqlite-utils upsert` of the file
+  (g) the store's own share: the contacts rollbook's fresh import wrote, copied into an empty
+      store with rollbook's schema (its keys, its columns) by the database alone, on SQLite
+      (`INSERT … SELECT` in the sqlite3 command line) and on PostgreSQL (psql's `\\copy`)
   and the peak RSS of a fresh 2,000,000-row import against the 1,000,000-row one.
 
 It prints medians, rows/s, ratios to the floors and the acceptance checks of the benchmark
@@ -94,6 +97,61 @@ def run_ratios(a: Measure, b: Measure) -> list[float]:
     return [x / y for x, y in zip(a.wall, b.wall, strict=False)]
 
 
+#: What is measured, in the order of the table.
+KEYS = (
+    "raw",
+    "fresh",
+    "again",
+    "next",
+    "store",
+    "pg_raw",
+    "pg_fresh",
+    "pg_store",
+    "peer",
+    "double",
+)
+
+#: SQLite's settings in rollbook's import transaction (store/database.py), for the copy.
+SQLITE_BULK = "PRAGMA cache_size=-32768; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
+
+
+def store_copy_sqlite(sqlite3_bin: str, work: Path, imported: Path) -> tuple[float, float]:
+    """The database's own share of a fresh import: the contacts rollbook wrote (``imported``),
+    inserted into an empty store with rollbook's schema by SQLite alone — no file to parse,
+    nothing to check, no Python. ``ORDER BY`` keeps SQLite from copying the tables' pages
+    whole (its transfer optimisation): each row goes into the table and its keys, as in an
+    import."""
+    _, url = fresh_sqlite(work, "store")
+    setup_account(url)
+    target = url.removeprefix("sqlite:///")
+    sql = (
+        f"{SQLITE_BULK} ATTACH '{imported}' AS f; BEGIN; "
+        "INSERT INTO contacts SELECT * FROM f.contacts ORDER BY id; COMMIT;"
+    )
+    return measure([sqlite3_bin, target, sql])
+
+
+def store_copy_postgres(pg_url: str, imported: str, work: Path) -> tuple[float, float]:
+    """``store_copy_sqlite`` on PostgreSQL: the contacts rollbook wrote (database
+    ``imported``), written out as CSV, then ``\\copy``-ed by psql into an empty store."""
+    csv_path = work / "pg_contacts.csv"
+    subprocess.run(
+        [
+            "psql",
+            imported,
+            "-qc",
+            f"\\copy (SELECT * FROM contacts ORDER BY id) TO '{csv_path}' csv",
+        ],
+        check=True,
+    )
+    url = pg_database(pg_url, "rollbook_store")
+    setup_account(url)
+    try:
+        return measure(["psql", url, "-qc", f"\\copy contacts FROM '{csv_path}' csv"])
+    finally:
+        csv_path.unlink()
+
+
 def rollbook(db: str, *args: str) -> list[str]:
     return [ROLLBOOK, "--db", db, *args]
 
@@ -158,10 +216,7 @@ def main() -> None:
     paths = files(args.rows)
     work = DATA / "work"
     work.mkdir(parents=True, exist_ok=True)
-    m: dict[str, Measure] = {
-        k: Measure()
-        for k in ("raw", "fresh", "again", "next", "pg_raw", "pg_fresh", "peer", "double")
-    }
+    m: dict[str, Measure] = {k: Measure() for k in KEYS}
     pg_url, cluster = (None, None) if args.no_postgres else start_postgres()
     pg_version = ""
     sqlite3_bin = shutil.which("sqlite3")
@@ -179,6 +234,10 @@ def main() -> None:
                 w, r = measure(import_cmd(db, path))
                 m[key].wall.append(w)
                 m[key].rss_mb.append(r)
+            if sqlite3_bin:
+                w, r = store_copy_sqlite(sqlite3_bin, work, db_path)
+                m["store"].wall.append(w)
+                m["store"].rss_mb.append(r)
             next_db, next_url = fresh_sqlite(work, "next")
             shutil.copyfile(db_path, next_db)
             w, r = measure(import_cmd(next_url, paths["next"]))
@@ -205,6 +264,9 @@ def main() -> None:
                 w, r = measure(import_cmd(url, paths["fresh"]))
                 m["pg_fresh"].wall.append(w)
                 m["pg_fresh"].rss_mb.append(r)
+                w, r = store_copy_postgres(pg_url, url, work)
+                m["pg_store"].wall.append(w)
+                m["pg_store"].rss_mb.append(r)
             if not args.no_peer:
                 peer, _ = fresh_sqlite(work, "peer")
                 w, r = measure(
@@ -253,8 +315,10 @@ def report(args: argparse.Namespace, m: dict[str, Measure], pg_version: str) -> 
     row("(b) rollbook fresh import, SQLite", "fresh", n, "raw")
     row("(c) rollbook re-import, nothing changes", "again", n, "raw")
     row("(d) rollbook next term (5% changes, 1% new, 1% phone moves)", "next", n + n // 100, "raw")
+    row("(g) SQLite alone: (b)'s contacts into an empty store", "store", n, "raw")
     row("(e) psql `\\copy` (floor)", "pg_raw", n)
     row("(e) rollbook fresh import, PostgreSQL", "pg_fresh", n, "pg_raw")
+    row("(g) psql `\\copy` of (e)'s contacts into an empty store", "pg_store", n, "pg_raw")
     row("(f) sqlite-utils upsert (peer)", "peer", n, "raw")
     row("rollbook fresh import of twice the rows, SQLite", "double", 2 * n)
 
@@ -291,6 +355,16 @@ def report(args: argparse.Namespace, m: dict[str, Measure], pg_version: str) -> 
         f"≥ 8× faster than sqlite-utils upsert: {r:.1f}×{each('peer', 'fresh')}" if r else "",
         None if r is None else r >= 8,
     )
+    # The database's own share of a fresh import, next to the targets (no target of its own).
+    for key, floor, text in (
+        ("store", "raw", "SQLite alone, the contacts into rollbook's schema: {}× sqlite3 .import"),
+        ("pg_store", "pg_raw", "PostgreSQL alone, the contacts into rollbook's schema: {}× COPY"),
+    ):
+        r = ratio(key, floor)
+        if r is not None:
+            checks.append(
+                f"- the store's share (no target): {text.format(f'{r:.2f}')}{each(key, floor)}"
+            )
     if m["fresh"].rss_mb:
         check(
             f"peak RSS of the {n:,}-row import ≤ 600 MB: {m['fresh'].peak_mb:.0f} MB",
