@@ -1,0 +1,81 @@
+"""The benchmark's rows (g): the contacts a fresh import wrote, copied by the database alone into
+an empty store with rollbook's schema — every one of them, and into the table with its keys."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from benchmarks.datagen import population, write
+from benchmarks.import_1m import (
+    fresh_sqlite,
+    import_cmd,
+    pg_database,
+    setup_account,
+    store_copy_postgres,
+    store_copy_sqlite,
+)
+
+ROWS = 300
+
+
+def _imported(url: str, tmp_path: Path) -> None:
+    setup_account(url)
+    subprocess.run(
+        import_cmd(url, write(tmp_path / "file.csv", population(ROWS))),
+        check=True,
+        capture_output=True,
+    )
+
+
+def _sqlite_rows(path: Path) -> list[Any]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
+
+
+def _sqlite_unique_keys(path: Path) -> set[tuple[str, ...]]:
+    with sqlite3.connect(path) as db:
+        return {
+            tuple(c[2] for c in db.execute(f"PRAGMA index_info('{name}')"))
+            for _, name, unique, *_ in db.execute("PRAGMA index_list('contacts')")
+            if unique
+        }
+
+
+def _pg_rows(url: str) -> list[Any]:
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
+
+
+def _pg_unique_keys(url: str) -> set[str]:
+    with psycopg.connect(url) as db:
+        rows = db.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'contacts'")
+        return {d.split(" USING btree ")[1] for (d,) in rows if d.startswith("CREATE UNIQUE")}
+
+
+def test_the_database_alone_copies_every_contact_into_rollbooks_schema(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        source, url = fresh_sqlite(tmp_path, "imported")
+        _imported(url, tmp_path)
+        wall, rss = store_copy_sqlite(tmp_path, source)
+        target = tmp_path / "store.db"
+        copied, imported = _sqlite_rows(target), _sqlite_rows(source)
+        assert {("account_id", "crm_id"), ("account_id", "phone")} <= _sqlite_unique_keys(target)
+    else:
+        server: str = request.getfixturevalue("postgres_url")
+        source_url = pg_database(server, "bench_imported")
+        _imported(source_url, tmp_path)
+        wall, rss = store_copy_postgres(server, source_url, tmp_path)
+        target_url = source_url.rsplit("/", 1)[0] + "/rollbook_store"
+        copied, imported = _pg_rows(target_url), _pg_rows(source_url)
+        assert {"(account_id, crm_id)", "(account_id, phone)"} <= _pg_unique_keys(target_url)
+        assert not (tmp_path / "pg_contacts.csv").exists()
+    assert wall > 0 and rss > 0
+    assert len(imported) > ROWS * 0.9  # the file's rows less its skipped ones
+    assert copied == imported
