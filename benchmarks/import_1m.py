@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -118,42 +119,54 @@ SQLITE_BULK = "PRAGMA cache_size=-32768; PRAGMA synchronous=NORMAL; PRAGMA forei
 #: with): the interpreter hands it over once, and SQLite runs it alone.
 RUN_SQLITE_SCRIPT = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(sys.argv[2])"
 
+#: The copy of ``store_copy_sqlite``, from the imported file attached as ``f``. ``ORDER BY``
+#: keeps SQLite from copying the tables' pages whole (its transfer optimisation): each row
+#: goes into the table and its keys, as in an import. The rows are read in the table's own
+#: order, so nothing is sorted.
+STORE_COPY = "INSERT INTO contacts SELECT * FROM f.contacts ORDER BY id"
+
+
+def quoted(path: Path) -> str:
+    """``path`` as a quoted literal, for SQL and for psql's meta-commands alike."""
+    return "'" + str(path).replace("'", "''") + "'"
+
 
 def store_copy_sqlite(work: Path, imported: Path) -> tuple[float, float]:
     """The database's own share of a fresh import: the contacts rollbook wrote (``imported``),
-    inserted into an empty store with rollbook's schema by SQLite alone — no file to parse,
-    nothing to check, no value through Python. ``ORDER BY`` keeps SQLite from copying the
-    tables' pages whole (its transfer optimisation): each row goes into the table and its
-    keys, as in an import."""
-    _, url = fresh_sqlite(work, "store")
+    inserted into an empty store with rollbook's schema by SQLite alone (``STORE_COPY``) — no
+    file to parse, nothing to normalise or plan, no value through Python. As in rollbook's
+    import transaction, the foreign keys are not checked: the target's account is checked to
+    be the imported one's afterwards."""
+    path, url = fresh_sqlite(work, "store")
     setup_account(url)
-    target = url.removeprefix("sqlite:///")
-    sql = (
-        f"{SQLITE_BULK} ATTACH '{imported}' AS f; BEGIN; "
-        "INSERT INTO contacts SELECT * FROM f.contacts ORDER BY id; COMMIT;"
-    )
-    return measure([sys.executable, "-c", RUN_SQLITE_SCRIPT, target, sql])
+    sql = f"{SQLITE_BULK} ATTACH {quoted(imported)} AS f; BEGIN; {STORE_COPY}; COMMIT;"
+    measured = measure([sys.executable, "-c", RUN_SQLITE_SCRIPT, str(path), sql])
+    with sqlite3.connect(path) as db:
+        if db.execute("PRAGMA foreign_key_check('contacts')").fetchone() is not None:
+            raise RuntimeError("the copied contacts name an account the store does not have")
+    return measured
 
 
 def store_copy_postgres(pg_url: str, imported: str, work: Path) -> tuple[float, float]:
     """``store_copy_sqlite`` on PostgreSQL: the contacts rollbook wrote (database
-    ``imported``), written out as CSV, then ``\\copy``-ed by psql into an empty store."""
+    ``imported``), written out as CSV, then ``\\copy``-ed by psql into an empty store. As in
+    rollbook's import, the server checks each row's account (the foreign key)."""
     csv_path = work / "pg_contacts.csv"
-    subprocess.run(
-        [
-            "psql",
-            imported,
-            "-qc",
-            f"\\copy (SELECT * FROM contacts ORDER BY id) TO '{csv_path}' csv",
-        ],
-        check=True,
-    )
-    url = pg_database(pg_url, "rollbook_store")
-    setup_account(url)
     try:
-        return measure(["psql", url, "-qc", f"\\copy contacts FROM '{csv_path}' csv"])
+        subprocess.run(
+            [
+                "psql",
+                imported,
+                "-qc",
+                f"\\copy (SELECT * FROM contacts ORDER BY id) TO {quoted(csv_path)} csv",
+            ],
+            check=True,
+        )
+        url = pg_database(pg_url, "rollbook_store")
+        setup_account(url)
+        return measure(["psql", url, "-qc", f"\\copy contacts FROM {quoted(csv_path)} csv"])
     finally:
-        csv_path.unlink()
+        csv_path.unlink(missing_ok=True)
 
 
 def rollbook(db: str, *args: str) -> list[str]:
@@ -251,7 +264,7 @@ def main() -> None:
                 columns = ", ".join(f'"c{i}" text' for i in range(12))
                 subprocess.run(["psql", raw_url, "-qc", f"CREATE TABLE t ({columns})"], check=True)
                 w, r = measure(
-                    ["psql", raw_url, "-qc", f"\\copy t from '{paths['fresh']}' csv header"]
+                    ["psql", raw_url, "-qc", f"\\copy t from {quoted(paths['fresh'])} csv header"]
                 )
                 m["pg_raw"].wall.append(w)
                 m["pg_raw"].rss_mb.append(r)
