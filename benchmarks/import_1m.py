@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def store_copy_sqlite(work: Path, imported: Path) -> tuple[float, float]:
     setup_account(url)
     sql = f"{SQLITE_BULK} ATTACH {quoted(imported)} AS f; BEGIN; {STORE_COPY}; COMMIT;"
     measured = measure([sys.executable, "-c", RUN_SQLITE_SCRIPT, str(path), sql])
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         if db.execute("PRAGMA foreign_key_check('contacts')").fetchone() is not None:
             raise RuntimeError("the copied contacts name an account the store does not have")
     return measured
@@ -210,12 +211,26 @@ def start_postgres() -> tuple[str, object | None]:
     return cluster.url, cluster
 
 
-def pg_database(url: str, name: str) -> str:
+def _pg_server(url: str) -> str:
+    """The server's URL as psql and psycopg take it."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def drop_pg_databases(url: str, *names: str) -> None:
     import psycopg
 
-    base = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(_pg_server(url), autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def pg_database(url: str, name: str) -> str:
+    """An empty database ``name`` on the server of ``url`` (dropped first if it was there)."""
+    import psycopg
+
+    drop_pg_databases(url, name)
+    base = _pg_server(url)
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return base.rsplit("/", 1)[0] + "/" + name
 
@@ -392,8 +407,7 @@ def report(args: argparse.Namespace, m: dict[str, Measure], pg_version: str) -> 
 
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"SQLite {__import__('sqlite3').sqlite_version}"
-        + (f", PostgreSQL {pg_version}" if pg_version else "")
+        f"SQLite {sqlite3.sqlite_version}" + (f", PostgreSQL {pg_version}" if pg_version else "")
     )
     command = "python benchmarks/import_1m.py " + " ".join(sys.argv[1:])
     text = "\n".join([*lines, "", *checks])

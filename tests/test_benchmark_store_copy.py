@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from benchmarks.datagen import population, write
 from benchmarks.import_1m import (
     SQLITE_BULK,
     STORE_COPY,
+    drop_pg_databases,
     fresh_sqlite,
     import_cmd,
     pg_database,
@@ -37,12 +39,12 @@ def _imported(url: str, tmp_path: Path) -> None:
 
 
 def _sqlite_rows(path: Path) -> list[Any]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
 
 
 def _sqlite_unique_keys(path: Path) -> set[tuple[str, ...]]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return {
             tuple(c[2] for c in db.execute(f"PRAGMA index_info('{name}')"))
             for _, name, unique, *_ in db.execute("PRAGMA index_list('contacts')")
@@ -55,13 +57,6 @@ def _pg_rows(url: str) -> list[Any]:
         return db.execute("SELECT * FROM contacts ORDER BY id").fetchall()
 
 
-def _drop(server: str, *names: str) -> None:
-    base = server.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(base, autocommit=True) as db:
-        for name in names:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
 def _pg_unique_keys(url: str) -> set[str]:
     with psycopg.connect(url) as db:
         rows = db.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'contacts'")
@@ -69,7 +64,7 @@ def _pg_unique_keys(url: str) -> set[str]:
 
 
 def _opcodes(target: Path, source: Path, statement: str) -> list[str]:
-    with sqlite3.connect(target) as db:
+    with closing(sqlite3.connect(target)) as db:
         db.executescript(f"{SQLITE_BULK} ATTACH {quoted(source)} AS f;")
         return [row[1] for row in db.execute(f"EXPLAIN {statement}")]
 
@@ -99,9 +94,9 @@ def test_sqlite_refuses_a_copy_into_another_account(tmp_path: Path) -> None:
 
 def test_a_quoted_path_may_hold_a_quote(tmp_path: Path) -> None:
     odd = tmp_path / "it's.db"
-    with sqlite3.connect(odd) as db:
+    with closing(sqlite3.connect(odd)) as db:
         db.execute("CREATE TABLE t (x)")
-    with sqlite3.connect(":memory:") as db:
+    with closing(sqlite3.connect(":memory:")) as db:
         db.execute(f"ATTACH {quoted(odd)} AS o")
         assert db.execute("SELECT count(*) FROM o.t").fetchone() == (0,)
 
@@ -126,7 +121,7 @@ def test_the_database_alone_copies_every_contact_into_rollbooks_schema(
             copied, imported = _pg_rows(target_url), _pg_rows(source_url)
             assert {"(account_id, crm_id)", "(account_id, phone)"} <= _pg_unique_keys(target_url)
         finally:
-            _drop(server, "bench_imported", "rollbook_store")
+            drop_pg_databases(server, "bench_imported", "rollbook_store")
         assert not (tmp_path / "pg_contacts.csv").exists()
     assert wall > 0 and rss > 0
     assert len(imported) > ROWS * 0.9  # the file's rows less its skipped ones
