@@ -211,6 +211,11 @@ def start_postgres() -> tuple[str, object | None]:
     return cluster.url, cluster
 
 
+#: The databases the benchmark makes on a PostgreSQL server: the floor's, the import's, the
+#: store's own share's.
+PG_DATABASES = ("raw", "rollbook_bench", "rollbook_store")
+
+
 def _pg_server(url: str) -> str:
     """The server's URL as psql and psycopg take it."""
     return url.replace("postgresql+psycopg://", "postgresql://")
@@ -252,6 +257,12 @@ def main() -> None:
     pg_url, cluster = (None, None) if args.no_postgres else start_postgres()
     pg_version = ""
     sqlite3_bin = shutil.which("sqlite3")
+    if not sqlite3_bin:
+        print(
+            "no sqlite3 command line on the PATH: the SQLite floor (a), and the checks against "
+            "it, are left out",
+            file=sys.stderr,
+        )
     try:
         for run in range(args.runs):
             print(f"run {run + 1}/{args.runs}", file=sys.stderr)
@@ -323,6 +334,8 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()  # type: ignore[attr-defined]
+        elif pg_url:  # an operator's server: the million-row databases go
+            drop_pg_databases(pg_url, *PG_DATABASES)
     report(args, m, pg_version)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from benchmarks import import_1m
 from benchmarks.datagen import population, write
 from benchmarks.import_1m import (
     SQLITE_BULK,
@@ -126,3 +128,22 @@ def test_the_database_alone_copies_every_contact_into_rollbooks_schema(
     assert wall > 0 and rss > 0
     assert len(imported) > ROWS * 0.9  # the file's rows less its skipped ones
     assert copied == imported
+
+
+def test_a_server_of_ones_own_keeps_none_of_the_benchmarks_databases(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``$ROLLBOOK_BENCH_POSTGRES_URL`` (an operator's server, not a throwaway cluster),
+    the databases the benchmark made there — a million contacts each — are dropped at the end."""
+    monkeypatch.setattr(import_1m, "DATA", tmp_path)
+    monkeypatch.setenv("ROLLBOOK_BENCH_POSTGRES_URL", postgres_url)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["import_1m.py", "--rows", str(ROWS), "--runs", "1", "--no-peer", "--no-double"],
+    )
+    import_1m.main()
+    base = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base) as db:
+        names = {name for (name,) in db.execute("SELECT datname FROM pg_database")}
+    assert not names & set(import_1m.PG_DATABASES)
