@@ -18,6 +18,7 @@ demo: setup
 
 test: setup
 	scripts/ensure-postgres
+	scripts/ensure-sqlite3
 	scripts/ensure-chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -27,6 +28,16 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# The million-row benchmark (docs/benchmarks.md); options after BENCH=, e.g. BENCH='--runs 1'.
+bench: $(VENV)/.bench
+	scripts/ensure-postgres
+	scripts/ensure-sqlite3
+	$(BIN)/python benchmarks/import_1m.py $(BENCH)
+
+$(VENV)/.bench: $(BIN)/rollbook
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 typecheck: setup
 	$(BIN)/mypy

@@ -132,6 +132,14 @@ def quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def floor_cmd(sqlite3_bin: str, db: Path, csv_path: Path) -> list[str]:
+    """Row (a): the ``sqlite3`` command line's ``.import --csv`` of the file into table ``t``.
+    The shell splits a dot-command's arguments at spaces; a double-quoted one may hold anything,
+    with ``\\`` and ``\"`` for a backslash and a quote."""
+    arg = '"' + str(csv_path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [sqlite3_bin, str(db), f".import --csv {arg} t"]
+
+
 def store_copy_sqlite(work: Path, imported: Path) -> tuple[float, float]:
     """The database's own share of a fresh import: the contacts rollbook wrote (``imported``),
     inserted into an empty store with rollbook's schema by SQLite alone (``STORE_COPY``) — no
@@ -268,7 +276,7 @@ def main() -> None:
             print(f"run {run + 1}/{args.runs}", file=sys.stderr)
             if sqlite3_bin:
                 raw, _ = fresh_sqlite(work, "raw")
-                w, r = measure([sqlite3_bin, str(raw), f".import --csv {paths['fresh']} t"])
+                w, r = measure(floor_cmd(sqlite3_bin, raw, paths["fresh"]))
                 m["raw"].wall.append(w)
                 m["raw"].rss_mb.append(r)
             db_path, db = fresh_sqlite(work, "rollbook")

@@ -53,3 +53,13 @@ def test_readme_starts_with_the_two_newcomer_commands() -> None:
     assert lines[1].startswith("make demo")
     assert lines[2].startswith("make test")
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_make_target_the_makefile_names_has_a_rule() -> None:
+    """`.PHONY` once named a `bench` with no rule: `make bench` said only "No rule"."""
+    text = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", text, re.M)
+    assert phony
+    rules = set(re.findall(r"^([\w.$()/-]+):", text, re.M))
+    assert set(phony.group(1).split()) <= rules
+    assert "make bench" in (ROOT / "docs" / "benchmarks.md").read_text()
