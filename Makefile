@@ -30,9 +30,12 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 
 # The million-row benchmark (docs/benchmarks.md); options after BENCH=, e.g. BENCH='--runs 1'.
+# PostgreSQL's server is installed only for a throwaway cluster: not with --no-postgres, nor
+# for an operator's own server ($ROLLBOOK_BENCH_POSTGRES_URL).
 bench: $(VENV)/.bench
-	scripts/ensure-postgres
 	scripts/ensure-sqlite3
+	case " $(BENCH) " in *" --no-postgres "*) ;; \
+	  *) [ -n "$${ROLLBOOK_BENCH_POSTGRES_URL:-}" ] || scripts/ensure-postgres ;; esac
 	$(BIN)/python benchmarks/import_1m.py $(BENCH)
 
 $(VENV)/.bench: $(BIN)/rollbook
