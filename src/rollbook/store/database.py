@@ -59,7 +59,7 @@ def database_url(url: str | None = None) -> str:
 
 #: The newest schema migration (``store/migrations/versions``); a test holds it to Alembic's
 #: head. A store whose database is there opens without loading Alembic.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 def _revision(engine: Engine) -> str | None:

@@ -39,6 +39,13 @@ Timestamp = sa.DateTime(timezone=True)
 #: Ids of things counted in millions (contacts, events): 64-bit. On SQLite every INTEGER PRIMARY
 #: KEY is 64-bit already, and must be spelled INTEGER to be the rowid.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+#: The keys contacts are matched by (CRM IDs, E.164 phones) are compared for equality only, byte
+#: by byte, as the rules compare them (importing/keys.py). On PostgreSQL they are collated "C"
+#: whatever the database's locale: under a language's collation (``en_US.UTF-8``, the usual
+#: default), every comparison in their unique indexes goes through the locale's rules, and a
+#: million contacts took ~3 s longer to store (docs/benchmarks.md). SQLite compares bytes anyway.
+CrmId = sa.String(1000).with_variant(sa.String(1000, collation="C"), "postgresql")
+Phone = sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql")
 
 
 def _account_fk() -> sa.Column[int]:
@@ -98,11 +105,11 @@ contacts = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True),
     _account_fk(),
-    sa.Column("crm_id", sa.String(1000)),
+    sa.Column("crm_id", CrmId),
     sa.Column("first_name", sa.String(1000)),
     sa.Column("last_name", sa.String(1000)),
     sa.Column("email", sa.String(1000)),
-    sa.Column("phone", sa.String(32)),
+    sa.Column("phone", Phone),
     sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("custom", JSONType, nullable=False),
@@ -158,7 +165,7 @@ phone_history = sa.Table(
     sa.Column("id", BigId, primary_key=True),
     _account_fk(),
     _contact_fk(),
-    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("phone", Phone, nullable=False),
     sa.Column("valid_from", Timestamp),
     sa.Column("valid_to", Timestamp, nullable=False),
     sa.Column("source", sa.String(16)),
@@ -199,7 +206,7 @@ crm_id_aliases = sa.Table(
     "crm_id_aliases",
     metadata,
     _account_fk(),
-    sa.Column("crm_id", sa.String(1000), nullable=False),
+    sa.Column("crm_id", CrmId, nullable=False),
     _contact_fk(),
     sa.PrimaryKeyConstraint("account_id", "crm_id"),
 )
