@@ -5,8 +5,8 @@ a language's collation (``en_US.UTF-8``, the usual default of a PostgreSQL serve
 comparison in their unique indexes went through the locale's rules: storing a million contacts
 took ~3 s longer than in a database collated "C" (docs/benchmarks.md). Equal values stay equal
 under "C" (the collations PostgreSQL offers by default are deterministic), so no index entry can
-conflict anew. The columns keep their type; their indexes are rebuilt. SQLite compares bytes
-already: nothing changes there.
+conflict anew. The columns keep their type; their indexes are rebuilt and the tables analysed
+again. SQLite compares bytes already: nothing changes there.
 
 Revision ID: 0006
 Revises: 0005
@@ -38,6 +38,9 @@ def _collate(collation: str) -> None:
             f"ALTER COLUMN {column} TYPE {kind} COLLATE {collation}" for column, kind in columns
         )
         op.execute(f"ALTER TABLE {table} {changes}")
+        # A column's new type drops its statistics; the planner gets them back now rather than
+        # whenever autovacuum next finds enough changed rows.
+        op.execute(f"ANALYZE {table}")
 
 
 def upgrade() -> None:
