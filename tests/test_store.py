@@ -556,8 +556,9 @@ def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
     store.dispose()
 
 
+@pytest.mark.usefixtures("postgres")  # skipped where PostgreSQL is left out of the run
 def test_on_postgresql_crm_ids_and_phones_compare_byte_by_byte_whatever_the_locale(
-    postgres: Store, postgres_url: str
+    postgres_url: str,
 ) -> None:
     """In a database collated by a language's rules (ICU's en-US, as a server's locale usually
     is), the keys contacts are matched by are still collated "C": their unique indexes compare
