@@ -510,3 +510,31 @@ def test_the_dashboards_logs_carry_no_personal_data(web: Web) -> None:
     assert "/contacts/{contact_id}" in text, "nothing was logged: the capture is not working"
     for secret in ("555", "5550142", "5550175", "@north.example", "Maria", "Lopez", PASSWORD):
         assert secret not in text, secret
+
+
+@pytest.mark.parametrize(
+    ("kind", "done", "total", "said"),
+    [
+        ("import", None, None, "Reading rows…"),
+        ("import", 1000, 3000, "1,000 of 3,000 rows (33%)"),
+        ("import", 3000, 3000, "All 3,000 rows checked; saving…"),
+        ("preview", 3000, 3000, "All 3,000 rows checked; finishing the preview…"),
+    ],
+)
+def test_a_running_jobs_bar_says_how_far_it_is_and_what_is_left_once_it_is_full(
+    web: Web, kind: str, done: int | None, total: int | None, said: str
+) -> None:
+    """The page and its polled status say the same: once every row is checked, the last writes
+    and the commit still take a moment, and the label says so rather than sitting at 100%."""
+    job_id = web.ids["job_id"]
+    with web.store.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.jobs)
+            .where(schema.jobs.c.id == job_id)
+            .values(kind=kind, status="running", progress_done=done, progress_total=total)
+        )
+    web.sign_in("reader@north.example")
+    label = re.search(r"data-progress-text>([^<]*)<", web.client.get(f"/jobs/{job_id}").text)
+    assert label is not None and label[1] == said
+    status = web.client.get(f"/jobs/{job_id}/status").json()
+    assert status == {"status": "running", "done": done, "total": total, "text": said}

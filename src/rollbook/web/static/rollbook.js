@@ -54,7 +54,6 @@ document.querySelectorAll("[data-phone-input]").forEach((input) => {
 document.querySelectorAll("[data-job]").forEach((box) => {
   const bar = box.querySelector("[data-progress]");
   const text = box.querySelector("[data-progress-text]");
-  const number = new Intl.NumberFormat();
   const poll = async () => {
     let state;
     try {
@@ -74,11 +73,8 @@ document.querySelectorAll("[data-job]").forEach((box) => {
     if (state.total) {
       bar.max = state.total;
       bar.value = state.done || 0;
-      const percent = Math.floor((100 * (state.done || 0)) / state.total);
-      text.textContent = `${number.format(state.done || 0)} of ${number.format(state.total)} rows (${percent}%)`;
-    } else {
-      text.textContent = state.status === "queued" ? "Waiting to start…" : "Reading rows…";
     }
+    text.textContent = state.text;
     setTimeout(poll, 400);
   };
   poll();
