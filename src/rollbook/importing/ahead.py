@@ -132,7 +132,7 @@ def _concat(parts: list[PreparedBatch]) -> PreparedBatch:
         [bad for p in parts for bad in p.batch.bad_rows],
         sum(p.batch.blank_rows for p in parts),
     )
-    return PreparedBatch(frame.select(first.frame.columns), nb)
+    return PreparedBatch(frame.select_seq(first.frame.columns), nb)
 
 
 def _to_plan(read: _Split) -> int:

@@ -40,7 +40,7 @@ class ImportContext:
 
 def _store_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """Canonical values -> the store's columns (the flags as booleans; custom is JSON already)."""
-    return frame.with_columns(
+    return frame.with_columns_seq(
         (pl.col("opted_out") == "true").alias("opted_out"),
         (pl.col("archived") == "true").alias("archived"),
     )
@@ -62,7 +62,7 @@ def apply_plan(conn: Connection, ctx: ImportContext, plan: BatchPlan) -> list[tu
     meta = phone_meta(conn, account_id, movers - set(plan.created["id"]))
     for cid, row in (
         plan.created.filter(pl.col("id").is_in(list(movers)))
-        .select("id", "created_row")
+        .select_seq("id", "created_row")
         .iter_rows()
     ):
         meta[cid] = _import_meta(ctx, row)

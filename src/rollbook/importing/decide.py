@@ -52,7 +52,7 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
 
     A row none of whose keys names a candidate identifies nobody; only the others are matched
     against the candidates (in a fresh import, nearly every row is such a row)."""
-    rows = frame.select("i", "idv", "crm", "ph", "first_name", "last_name")
+    rows = frame.select_seq("i", "idv", "crm", "ph", "first_name", "last_name")
     ids = pl.concat([pl.Series(list(c.redirects), dtype=pl.Int64), c.frame["id"].cast(pl.Int64)])
     crm_ids = pl.concat([pl.Series(list(c.aliases), dtype=STR), c.frame["crm_id"].drop_nulls()])
     hit = (
@@ -60,18 +60,18 @@ def identify(frame: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         | pl.col("crm").is_in(crm_ids.implode())
         | pl.col("ph").is_in(c.frame["phone"].drop_nulls().implode())
     ).fill_null(False)
-    mask = rows.select(hit).to_series()
-    nobody = rows.select(
+    mask = rows.select_seq(hit).to_series()
+    nobody = rows.select_seq(
         "i",
         *(pl.lit(None, IDENTIFY_SCHEMA[k]).alias(k) for k in _FOUND),
         pl.col("idv").is_not_null().alias("unknown"),
         *(pl.lit(False).alias(k) for k in ("conflict", "names_differ", "via_alias")),
-    ).select(list(IDENTIFY_SCHEMA))
+    ).select_seq(list(IDENTIFY_SCHEMA))
     if not mask.any():
         return nobody
     found = _identify(rows.filter(mask), c)
     at = mask.arg_true()
-    return nobody.with_columns(nobody[k].scatter(at, found[k]) for k in IDENTIFY_SCHEMA)
+    return nobody.with_columns_seq(nobody[k].scatter(at, found[k]) for k in IDENTIFY_SCHEMA)
 
 
 #: What ``identify`` finds, null for a row that names no candidate.
@@ -86,7 +86,7 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
     )
     holders = pl.concat(
         [
-            c.frame.select(
+            c.frame.select_seq(
                 pl.col("crm_id").alias("crm"), pl.col("id").alias("crm_holder")
             ).drop_nulls(),
             pl.DataFrame(
@@ -95,7 +95,7 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
             ),
         ]
     )
-    owners = c.frame.select(
+    owners = c.frame.select_seq(
         pl.col("phone").alias("ph"),
         pl.col("id").alias("phone_owner"),
         pl.col("first_name").alias("owner_first"),
@@ -103,9 +103,9 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
     ).drop_nulls("ph")
     rows = (
         rows.join(redirects, on="idv", how="left")
-        .with_columns(pl.coalesce("resolved", "idv").alias("resolved"))
+        .with_columns_seq(pl.coalesce("resolved", "idv").alias("resolved"))
         .join(
-            c.frame.select(pl.col("id").alias("id_target")),
+            c.frame.select_seq(pl.col("id").alias("id_target")),
             left_on="resolved",
             right_on="id_target",
             how="left",
@@ -122,7 +122,7 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         _agrees("first_name", "owner_first") & _agrees("last_name", "owner_last")
     )["i"]
     agree = pl.col("i").is_in(agreeing.implode())
-    rows = rows.with_columns(
+    rows = rows.with_columns_seq(
         (has_id & pl.col("id_target").is_null()).alias("unknown"),
         (~has_id & ~has_crm & pl.col("phone_owner").is_not_null() & ~agree).alias("names_differ"),
         pl.when(has_id)
@@ -133,14 +133,14 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         .then(pl.col("phone_owner"))
         .alias("target"),
     )
-    current = c.frame.select(
+    current = c.frame.select_seq(
         pl.col("id").alias("target"),
         pl.col("phone").alias("cur:phone"),
         pl.col("crm_id").alias("cur:crm_id"),
     )
     rows = rows.join(current, on="target", how="left").sort("i")
     holder, theirs = pl.col("crm_holder"), pl.col("cur:crm_id")
-    return rows.with_columns(
+    return rows.with_columns_seq(
         # The id's contact, but the CRM ID is another contact's — or nobody's (a new contact)
         # while the id's contact has a CRM ID of its own.
         (
@@ -164,7 +164,7 @@ def _identify(rows: pl.DataFrame, c: Candidates) -> pl.DataFrame:
         )
         .fill_null(False)
         .alias("via_alias"),
-    ).select(list(IDENTIFY_SCHEMA))
+    ).select_seq(list(IDENTIFY_SCHEMA))
 
 
 def _agrees(mine: str, theirs: str) -> pl.Expr:
@@ -202,7 +202,10 @@ def entangled(frame: pl.DataFrame) -> pl.Series:
             shared.append(live["i"].filter(key.is_not_null() & key.is_duplicated()))
         elif present:
             stacked = pl.concat(
-                [live.select("i", pl.col(col).alias("key")).drop_nulls("key") for col in present]
+                [
+                    live.select_seq("i", pl.col(col).alias("key")).drop_nulls("key")
+                    for col in present
+                ]
             ).unique()
             shared.append(stacked.filter(pl.col("key").is_duplicated())["i"])
     rows = pl.concat(shared).unique()
@@ -212,7 +215,7 @@ def entangled(frame: pl.DataFrame) -> pl.Series:
 def decide_identity_skips(rows: pl.DataFrame) -> pl.DataFrame:
     """Rows identification already skips: an unknown id, an id and CRM ID at odds, a phone that
     is someone else's."""
-    return rows.select(
+    return rows.select_seq(
         "i",
         "row",
         pl.lit(Status.SKIPPED.value).alias("status"),
@@ -246,7 +249,7 @@ def decide_new(rows: pl.DataFrame, settings: AccountSettings, fields: list[str])
         .when(clash)
         .then(pl.lit(Code.DUPLICATE_CONTACT.value))
     )
-    return rows.select(
+    return rows.select_seq(
         "i",
         "row",
         "ph",
@@ -285,7 +288,7 @@ def _decide_existing(
     rows: pl.DataFrame, c: Candidates, settings: AccountSettings, fields: list[str]
 ) -> pl.DataFrame:
     writable = [k for k in fields if k != "id"]
-    current = c.frame.select(
+    current = c.frame.select_seq(
         pl.col("id").alias("target"),
         *(
             pl.col(k).alias(f"cur:{k}")
@@ -318,7 +321,7 @@ def _decide_existing(
             (has_base & (clear | (value & same & ~by_platform_id) | write)).alias(f"d:{key}"),
             pl.when(clear).then(cleared).otherwise(v).alias(f"n:{key}"),
         ]
-    rows = rows.with_columns(exprs)
+    rows = rows.with_columns_seq(exprs)
     wrote = pl.any_horizontal([pl.col(f"w:{k}") for k in writable] or [pl.lit(False)])
     kept_any = pl.any_horizontal([pl.col(f"k:{k}") for k in writable] or [pl.lit(False)])
     clash = (
@@ -329,7 +332,7 @@ def _decide_existing(
         if "phone" in writable
         else pl.lit(False)
     )
-    return rows.with_columns(
+    return rows.with_columns_seq(
         pl.when(clash)
         .then(pl.lit(Status.SKIPPED.value))
         .when(wrote)

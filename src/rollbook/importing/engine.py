@@ -100,7 +100,7 @@ def find_repeats(
         nb = normalise_batch(batch, mapping, ctx.settings, only=keys)
         for key in keys:
             seen[key].append(
-                nb.frame.select("row", pl.col(key).alias("value")).filter(
+                nb.frame.select_seq("row", pl.col(key).alias("value")).filter(
                     pl.col("value").is_not_null() & (pl.col("value") != CLEAR_MARK)
                 )
             )
@@ -150,7 +150,7 @@ class _ToFlag:
             plan.outcomes,
             plan.created_keys,
             plan.key_changes,
-            plan.changed_keys.select("id", "key:email", "key:person"),
+            plan.changed_keys.select_seq("id", "key:email", "key:person"),
             pl.DataFrame(
                 [(phone, cid) for cid, phone, _ in plan.former_phones],
                 schema={"phone": pl.String, "id": pl.Int64},
@@ -262,7 +262,7 @@ class _Flags:
             plan.outcomes, plan.created_keys.filter(flags)["id"], self.messages
         )
         if ctx.preview:  # a preview cannot know the ids new contacts will get
-            outcomes = outcomes.with_columns(
+            outcomes = outcomes.with_columns_seq(
                 pl.when(pl.col("status") == Status.CREATED.value)
                 .then(pl.lit(None, pl.Int64))
                 .otherwise(pl.col("contact_id"))
@@ -498,7 +498,7 @@ class _Reads:
 def _count(counts: ImportCounts, outcomes: pl.DataFrame) -> None:
     for status, n in outcomes.group_by("status").len().iter_rows():
         counts.statuses[Status(status)] += n
-    codes = outcomes.select(pl.col("codes").str.split(";")).explode("codes").drop_nulls()
+    codes = outcomes.select_seq(pl.col("codes").str.split(";")).explode("codes").drop_nulls()
     for code, n in codes.group_by("codes").len().iter_rows():
         counts.codes[Code(code)] += n
 
@@ -521,11 +521,11 @@ class _Found:
         same = fp["phone"].eq_missing(fp["start"])
         kept = fp.filter(same)
         self.same.append(
-            kept.select("row", "contact_id", phone_number_series(kept["phone"]).alias("file"))
+            kept.select_seq("row", "contact_id", phone_number_series(kept["phone"]).alias("file"))
         )
         other = fp.filter(~same)
         self.differ.append(
-            other.select(
+            other.select_seq(
                 "row",
                 "contact_id",
                 phone_number_series(other["phone"]).alias("file"),
@@ -533,7 +533,9 @@ class _Found:
             )
         )
         updated = plan.updated
-        self.ends.append(updated.select("id", phone_number_series(updated["phone"]).alias("end")))
+        self.ends.append(
+            updated.select_seq("id", phone_number_series(updated["phone"]).alias("end"))
+        )
 
     def differing(self) -> pl.DataFrame:
         """row, contact_id, file of the rows whose phone differs from their contact's phone
@@ -541,26 +543,26 @@ class _Found:
         schema = {"id": pl.Int64, "end": pl.Int64}
         ends = pl.concat([pl.DataFrame(schema=schema), *(e.cast(schema) for e in self.ends)])  # type: ignore[arg-type]
         # The contact's end marked, so that an end with no phone still counts as the import's.
-        end = ends.filter(pl.col("id").is_last_distinct()).with_columns(ended=pl.lit(True))
+        end = ends.filter(pl.col("id").is_last_distinct()).with_columns_seq(ended=pl.lit(True))
         columns = ["row", "contact_id", "file"]
         parts = [pl.DataFrame(schema={"row": pl.Int64, "contact_id": pl.Int64, "file": pl.Int64})]
         for part in self.same:  # the file's phone is the contact's, unless a batch changed it
             parts.append(
                 part.join(end, left_on="contact_id", right_on="id")
                 .filter(~pl.col("end").eq_missing(pl.col("file")))
-                .select(columns)
+                .select_seq(columns)
             )
         for part in self.differ:
             parts.append(
                 part.join(end, left_on="contact_id", right_on="id", how="left")
-                .with_columns(
+                .with_columns_seq(
                     pl.when(pl.col("ended"))
                     .then(pl.col("end"))
                     .otherwise(pl.col("start"))
                     .alias("now")
                 )
                 .filter(~pl.col("now").eq_missing(pl.col("file")))
-                .select(columns)
+                .select_seq(columns)
             )
         return pl.concat([p.cast(parts[0].schema) for p in parts]).sort("row")
 
@@ -597,5 +599,5 @@ def _changed_numbers(conn: Connection, ctx: ImportContext, found: _Found) -> lis
             "phone_source": details[cid].phone_source,
             "phone_reason": details[cid].phone_reason,
         }
-        for row, cid, file in rows.select("row", "contact_id", "file").iter_rows()
+        for row, cid, file in rows.select_seq("row", "contact_id", "file").iter_rows()
     ]

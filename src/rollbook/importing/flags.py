@@ -142,7 +142,7 @@ class FlagIndex:
         futures that hand it over keep it until the import ends (a whole account's keys: a
         next-term million peaked 40-50 MB higher with them)."""
         if read.hashed is not None:
-            self.keys = read.hashed.select(self.keys.columns).cast(self.keys.schema)
+            self.keys = read.hashed.select_seq(self.keys.columns).cast(self.keys.schema)
         else:
             assert read.stored is not None
             frame = read.stored
@@ -150,7 +150,7 @@ class FlagIndex:
             # hundreds of megabytes at once.
             parts = [_keys_of(part) for part in frame.iter_slices(LOAD_ROWS)]
             self.keys = pl.concat(parts, rechunk=True) if parts else self.keys
-        self.former = read.former.with_columns(
+        self.former = read.former.with_columns_seq(
             phone_number_series(read.former["phone"]).alias("phone")
         )
         read.hashed = read.stored = None
@@ -185,7 +185,7 @@ class FlagIndex:
             self.former = pl.concat(
                 [
                     self.former,
-                    former.select(
+                    former.select_seq(
                         phone_number_series(former["phone"]).alias("phone"),
                         pl.col("id").cast(pl.Int64),
                     ),
@@ -232,14 +232,14 @@ def _count_at_row(
     hashes = ["h0", "h1"]
     # The index (the whole account) is narrowed by one hash, against the batch's.
     start = (
-        index.keys.select(pl.col(f"{kind}:0").alias("h0"), pl.col(f"{kind}:1").alias("h1"))
+        index.keys.select_seq(pl.col(f"{kind}:0").alias("h0"), pl.col(f"{kind}:1").alias("h1"))
         .filter(pl.col("h0").is_in(probe["h0"].drop_nulls().implode()))
         .group_by(hashes)
         .agg(pl.len().cast(pl.Int64).alias("start"))
     )
     # New contacts of the batch with the same key, in rows before: only where a key is new twice.
     twins = probe.filter(pl.col("h0").is_not_null() & pl.col("h0").is_duplicated())
-    earlier = twins.select(
+    earlier = twins.select_seq(
         "row", (pl.col("row").rank("ordinal").over(hashes).cast(pl.Int64) - 1).alias("earlier")
     )
     counted = probe.join(start, on=hashes, how="left", maintain_order="left").join(
@@ -249,7 +249,7 @@ def _count_at_row(
     if events.height:
         moved = (
             probe.join(
-                events.select(
+                events.select_seq(
                     pl.col("row").alias("at"),
                     "delta",
                     *(_hash(events["key"], seed).alias(f"h{n}") for n, seed in enumerate(_SEEDS)),
@@ -262,8 +262,8 @@ def _count_at_row(
         )
         counted = counted.join(moved, on="row", how="left", maintain_order="left")
     else:
-        counted = counted.with_columns(pl.lit(None, pl.Int64).alias("moved"))
-    return counted.select(
+        counted = counted.with_columns_seq(pl.lit(None, pl.Int64).alias("moved"))
+    return counted.select_seq(
         pl.when(pl.col("h0").is_null())
         .then(0)
         .otherwise(
@@ -277,15 +277,15 @@ def _count_at_row(
 
 def _former_at_row(index: FlagIndex, created: pl.DataFrame, changes: BatchChanges) -> pl.Series:
     """Had another contact the row's phone before, just before the row is applied?"""
-    phones = created.select("row", phone_number_series(created["phone"]).alias("phone"))
+    phones = created.select_seq("row", phone_number_series(created["phone"]).alias("phone"))
     known = phones["phone"].is_in(index.former["phone"].implode()).fill_null(False)
-    moved = changes.former.select(
+    moved = changes.former.select_seq(
         pl.col("row").alias("at"), phone_number_series(changes.former["phone"]).alias("phone")
     )
     later = (
         phones.join(moved, on="phone", how="inner")
         .filter(pl.col("at") < pl.col("row"))
-        .select("row")
+        .select_seq("row")
         .unique()
     )
     return known | phones["row"].is_in(later["row"].implode())

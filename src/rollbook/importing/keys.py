@@ -53,7 +53,7 @@ def person_key_series(first: pl.Series, last: pl.Series, born: pl.Series) -> pl.
         & (pl.col("l").str.len_bytes() > 0)
         & pl.col("b").is_not_null()
     )
-    return frame.select(
+    return frame.select_seq(
         pl.when(ok)
         .then(pl.concat_str(["f", "l", "b"], separator=_SEP))
         .otherwise(pl.lit(None, dtype=pl.String))

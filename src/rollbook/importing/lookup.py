@@ -132,9 +132,9 @@ def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) ->
         columns.append(
             pl.when(pl.col(key)).then(pl.lit("true")).otherwise(pl.lit("false")).alias(key)
         )
-    frame = raw.select(columns)
+    frame = raw.select_seq(columns)
     if custom:
-        decoded = raw.select(
+        decoded = raw.select_seq(
             pl.col("custom").str.json_decode(pl.Struct({k: pl.String for k in custom}))
         ).unnest("custom")
         frame = pl.concat([frame, decoded], how="horizontal")
@@ -147,16 +147,16 @@ def decode(raw: pl.DataFrame, bases: pl.DataFrame, settings: AccountSettings) ->
             extra.append(pl.lit(False).alias(has_base_column(k)))
             continue
         has = raw["id"].is_in(mine["contact_id"].implode())
-        base = raw.select("id").join(
-            mine.select(pl.col("contact_id").alias("id"), "base"),
+        base = raw.select_seq("id").join(
+            mine.select_seq(pl.col("contact_id").alias("id"), "base"),
             on="id",
             how="left",
             maintain_order="left",
         )["base"]
         extra.append(base.alias(base_column(k)))
         extra.append(has.alias(has_base_column(k)))
-    frame = frame.with_columns(extra)
-    return frame.select(empty_frame(settings).columns)
+    frame = frame.with_columns_seq(extra)
+    return frame.select_seq(empty_frame(settings).columns)
 
 
 def brought_up_to_date(c: Candidates, left: pl.DataFrame, rows: pl.DataFrame) -> Candidates:
@@ -189,7 +189,7 @@ def brought_up_to_date(c: Candidates, left: pl.DataFrame, rows: pl.DataFrame) ->
     frame = pl.concat(
         [
             c.frame.filter(~pl.col("id").is_in(left["id"].implode())),
-            left.filter(named).select(c.frame.columns).cast(c.frame.schema),
+            left.filter(named).select_seq(c.frame.columns).cast(c.frame.schema),
         ]
     )
     return Candidates(frame, c.aliases, c.redirects)

@@ -140,28 +140,28 @@ def contacts_left(
     schema = empty_frame(settings).schema
     bases = [c for c in schema if c.startswith(("base:", "has_base:"))]
     known = candidates.frame
-    changed = updated.select(pl.col("id").cast(pl.Int64), *keys).join(
-        known.select("id", *bases), on="id", how="left"
+    changed = updated.select_seq(pl.col("id").cast(pl.Int64), *keys).join(
+        known.select_seq("id", *bases), on="id", how="left"
     )
     only_bases = known.filter(
         pl.col("id").is_in([cid for cid, _ in dropped])
         & ~pl.col("id").is_in(changed["id"].implode())
     )
-    new = created.select(pl.col("id").cast(pl.Int64), *keys).with_columns(
+    new = created.select_seq(pl.col("id").cast(pl.Int64), *keys).with_columns_seq(
         *(pl.lit(None, pl.String).alias(base_column(k)) for k in keys),
         *(pl.lit(False).alias(has_base_column(k)) for k in keys),
     )
     # The yes/no flags as a read gives them back (stored as booleans, never null).
     left = pl.concat(
-        [p.select(list(schema)).cast(schema) for p in (changed, only_bases, new)]
-    ).with_columns(
+        [p.select_seq(list(schema)).cast(schema) for p in (changed, only_bases, new)]
+    ).with_columns_seq(
         pl.when(pl.col(k) == "true").then(pl.lit("true")).otherwise(pl.lit("false")).alias(k)
         for k in ("opted_out", "archived")
     )
     by_field: dict[str, list[int]] = {}
     for cid, key in dropped:
         by_field.setdefault(key, []).append(cid)
-    return left.with_columns(
+    return left.with_columns_seq(
         *(
             pl.when(pl.col("id").is_in(ids))
             .then(None)
@@ -192,7 +192,7 @@ def checked_rows(frame: pl.DataFrame, repeats: Repeats) -> pl.DataFrame:
         Code.DUPLICATE_UNIQUE_ID_ID: pl.col("id").is_in(list(repeats.id_rows)),
         **{code: pl.col(invalid_code_column(code)) for code in INVALID_CODES},
     }
-    return frame.select(
+    return frame.select_seq(
         "i",
         "row",
         "idv",
@@ -201,7 +201,7 @@ def checked_rows(frame: pl.DataFrame, repeats: Repeats) -> pl.DataFrame:
         "first_name",
         "last_name",
         *(stop.fill_null(False).alias(f"stop:{code.value}") for code, stop in stops.items()),
-    ).with_columns((~pl.any_horizontal(f"stop:{code.value}" for code in stops)).alias("live"))
+    ).with_columns_seq((~pl.any_horizontal(f"stop:{code.value}" for code in stops)).alias("live"))
 
 
 def read_candidates(conn: Connection, settings: AccountSettings, rows: pl.DataFrame) -> Found:
@@ -248,7 +248,7 @@ def plan_batch(
 
     # 3. Entangled rows go one by one; the rest in columns.
     all_sequential = refers_to_new_ids(db, rows)
-    rows = rows.with_columns(
+    rows = rows.with_columns_seq(
         (pl.col("live") & (pl.lit(all_sequential) | entangled(rows))).alias("one_by_one")
     )
     in_bulk = rows.filter(pl.col("live") & ~pl.col("one_by_one"))
@@ -314,8 +314,8 @@ def _with(rows: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.Dat
     if not columns:
         return rows
     if rows.is_empty():
-        return rows.with_columns(pl.lit(None, frame.schema[c]).alias(c) for c in columns)
-    return rows.join(frame.select("i", *columns), on="i", how="left")
+        return rows.with_columns_seq(pl.lit(None, frame.schema[c]).alias(c) for c in columns)
+    return rows.join(frame.select_seq("i", *columns), on="i", how="left")
 
 
 def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
@@ -324,7 +324,7 @@ def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
 
 
 def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
-    return NormalisedBatch(rows.select(nb.frame.columns), nb.fields, [], 0)
+    return NormalisedBatch(rows.select_seq(nb.frame.columns), nb.fields, [], 0)
 
 
 def _reachable(rows: pl.DataFrame, c: Candidates) -> set[int]:
@@ -361,7 +361,7 @@ def _assemble(
         order = (
             pl.concat(
                 [
-                    new.select("row", pl.lit(None, pl.Int64).alias("provisional")),
+                    new.select_seq("row", pl.lit(None, pl.Int64).alias("provisional")),
                     pl.DataFrame(
                         {
                             "row": [d.row for d in seq_new],
@@ -372,14 +372,14 @@ def _assemble(
                 ]
             )
             .sort("row")
-            .with_columns(pl.Series("new_id", ids, dtype=pl.Int64))
+            .with_columns_seq(pl.Series("new_id", ids, dtype=pl.Int64))
         )
         new_ids = order.filter(pl.col("provisional").is_null())["new_id"]
         renumbered = order.filter(pl.col("provisional").is_not_null())
         _renumber(seq, dict(zip(renumbered["provisional"], renumbered["new_id"], strict=True)))
     else:
         new_ids = pl.Series("new_id", ids, dtype=pl.Int64)
-    new = new.with_columns(new_ids.alias("contact_id"))
+    new = new.with_columns_seq(new_ids.alias("contact_id"))
     created_in_seq = {d.contact_id for d in seq_new}
     seq_created = _states_frame(
         settings,
@@ -387,7 +387,7 @@ def _assemble(
         "created_row",
     )
     # The rows are the batch's in its order (``i``), as ``new`` is (by row).
-    bulk_created = _rows_of(frame, new).select(
+    bulk_created = _rows_of(frame, new).select_seq(
         new["contact_id"].alias("id"),
         pl.col("row").alias("created_row"),
         *(pl.col(f"new:{k}").alias(k) for k in keys),
@@ -426,7 +426,7 @@ def _assemble(
     updated = pl.concat(
         [
             _with_custom(
-                bulk_upd.select(
+                bulk_upd.select_seq(
                     pl.col("target").alias("id"),
                     pl.when(pl.col("w:phone")).then(pl.col("row")).alias("phone_row")
                     if "phone" in writable
@@ -438,7 +438,7 @@ def _assemble(
                 ),
                 settings,
             ),
-            seq_updated.with_columns(
+            seq_updated.with_columns_seq(
                 seq_updated["id"].is_in(list(moved_in_seq)).alias("keys_moved")
             ),
         ],
@@ -450,7 +450,7 @@ def _assemble(
     # have changed them since).
     at_creation = pl.concat(
         [
-            bulk_created.select("id", "created_row", "phone", "key:email", "key:person"),
+            bulk_created.select_seq("id", "created_row", "phone", "key:email", "key:person"),
             _with_keys(
                 _states_frame(
                     settings,
@@ -462,7 +462,7 @@ def _assemble(
                     "created_row",
                 ),
                 settings,
-            ).select("id", "created_row", "phone", "key:email", "key:person"),
+            ).select_seq("id", "created_row", "phone", "key:email", "key:person"),
         ]
     )
     outcomes = _outcomes(rows, decided, new, seq, nb, frame, settings, messages, writable)
@@ -479,8 +479,8 @@ def _assemble(
         labelled=outcomes.filter(pl.col("status") != SKIPPED)["contact_id"],
         changed_keys=pl.concat(
             [
-                created.select("id", "crm_id", "phone", "key:email", "key:person"),
-                updated_keys.select("id", "crm_id", "phone", "key:email", "key:person"),
+                created.select_seq("id", "crm_id", "phone", "key:email", "key:person"),
+                updated_keys.select_seq("id", "crm_id", "phone", "key:email", "key:person"),
             ]
         ),
         created_keys=at_creation.rename({"created_row": "row"}),
@@ -508,20 +508,22 @@ def _final_value(key: str, writable: list[str]) -> pl.Expr:
 
 def _with_custom(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
     if frame.is_empty():
-        return frame.with_columns(pl.lit(None, STR).alias("custom"))
+        return frame.with_columns_seq(pl.lit(None, STR).alias("custom"))
     custom = [f.key for f in settings.fields if not f.builtin]
-    return frame.with_columns(custom_json(frame, custom))
+    return frame.with_columns_seq(custom_json(frame, custom))
 
 
 def _with_keys(frame: pl.DataFrame, settings: AccountSettings) -> pl.DataFrame:
     if frame.is_empty():
-        return frame.with_columns(pl.lit(None, STR).alias(f"key:{k}") for k in ("email", "person"))
+        return frame.with_columns_seq(
+            pl.lit(None, STR).alias(f"key:{k}") for k in ("email", "person")
+        )
     born = (
         frame[BIRTH_DATE_KEY]
         if settings.has_birth_date
         else pl.Series([None] * frame.height, dtype=STR)
     )
-    return frame.with_columns(
+    return frame.with_columns_seq(
         email_key_series(frame["email"]).alias("key:email"),
         person_key_series(frame["first_name"], frame["last_name"], born).alias("key:person"),
     )
@@ -568,11 +570,11 @@ def _changes(
             for k in writable
         ]
         as_json = pl.lit("{") + pl.concat_str(pieces, separator=",", ignore_nulls=True) + "}"
-        events.extend(upd.select("target", "row", as_json.alias("changes")).rows())
+        events.extend(upd.select_seq("target", "row", as_json.alias("changes")).rows())
         if "phone" in writable:
             former.extend(
                 upd.filter(pl.col("w:phone") & pl.col("cur:phone").is_not_null())
-                .select("target", "cur:phone", "row")
+                .select_seq("target", "cur:phone", "row")
                 .rows()
             )
     for d in seq.decisions:
@@ -618,7 +620,7 @@ def _key_events(
             expr = (
                 _final_value(key, writable) if after and key in writable else pl.col(f"cur:{key}")
             )
-            return changed.select(expr.alias("v"))["v"]
+            return changed.select_seq(expr.alias("v"))["v"]
 
         keys = pl.DataFrame(
             {
@@ -639,7 +641,7 @@ def _key_events(
             moved = keys.filter(~before.eq_missing(after))
             for side_col, delta in ((before, -1), (after, 1)):
                 frames.append(
-                    moved.filter(side_col.is_not_null()).select(
+                    moved.filter(side_col.is_not_null()).select_seq(
                         "row",
                         pl.lit(kind).alias("kind"),
                         side_col.alias("key"),
@@ -649,7 +651,7 @@ def _key_events(
         if "phone" in writable:
             former = (
                 changed.filter(pl.col("w:phone") & pl.col("cur:phone").is_not_null())
-                .select("row", pl.col("cur:phone").alias("phone"))
+                .select_seq("row", pl.col("cur:phone").alias("phone"))
                 .rows()
             )
     rows: list[tuple[int, str, str, int]] = []
@@ -680,10 +682,10 @@ def _file_phones(
     the batch created, when the batch ends: unless a batch changes the contact later (it is
     then among that plan's ``updated``), it is the contact's phone after the import."""
     schema = {"row": pl.Int64, "contact_id": pl.Int64, "phone": STR, "start": STR}
-    made = new.filter(pl.col("ph").is_not_null()).select(
+    made = new.filter(pl.col("ph").is_not_null()).select_seq(
         "row", "contact_id", pl.col("ph").alias("phone"), pl.col("ph").alias("start")
     )
-    found = existing.filter(pl.col("ph").is_not_null()).select(
+    found = existing.filter(pl.col("ph").is_not_null()).select_seq(
         "row", "contact_id", pl.col("ph").alias("phone"), pl.col("cur:phone").alias("start")
     )
 
@@ -754,7 +756,7 @@ def _outcomes(
     by_cells = pre.filter(~repeated)
     pre = pre.filter(repeated)
     if pre.height:
-        pre = pre.with_columns(
+        pre = pre.with_columns_seq(
             codes_list(*((pl.col(f"stop:{code.value}"), code) for code in STOP_CODES)).alias(
                 "pre_codes"
             )
@@ -774,7 +776,7 @@ def _outcomes(
     # Rows decided in columns: skipped ones one by one (they are few) ...
     skipped = pl.concat(
         [
-            part.filter(pl.col("status") == SKIPPED).select(
+            part.filter(pl.col("status") == SKIPPED).select_seq(
                 "i", "skip_code", "contact_id", "other", "names_differ"
             )
             for part in (decided.skipped, decided.new, decided.existing)
@@ -783,7 +785,7 @@ def _outcomes(
     if skipped.height:
         for row, (code, cid, other, names_differ) in zip(
             input_rows_of(skipped),
-            skipped.select("skip_code", "contact_id", "other", "names_differ").iter_rows(),
+            skipped.select_seq("skip_code", "contact_id", "other", "names_differ").iter_rows(),
             strict=True,
         ):
             missing = [k for k in settings.required if not isinstance(row.changes.get(k), str)]
@@ -797,7 +799,7 @@ def _outcomes(
     if new.height:
         d = Decision(0, Status.CREATED)
         parts.append(
-            new.select(
+            new.select_seq(
                 "row",
                 pl.lit(CREATED).alias("status"),
                 pl.lit(_codes_text(d), STR).alias("codes"),
@@ -809,11 +811,13 @@ def _outcomes(
     # kept are texts of 0s and 1s (lists would cost more than the rest of the plan).
     done = decided.existing.filter(pl.col("status").is_in([UPDATED, UNCHANGED]))
     if done.height:
-        done = done.with_columns(
+        done = done.with_columns_seq(
             _field_bits("w", writable).alias("written"), _field_bits("k", writable).alias("kept")
         )
         shared = []
-        for status, written, kept in done.select("status", "written", "kept").unique().iter_rows():
+        for status, written, kept in (
+            done.select_seq("status", "written", "kept").unique().iter_rows()
+        ):
             kept_fields = tuple(_fields_of(kept, writable))
             d = Decision(
                 0,
@@ -843,7 +847,7 @@ def _outcomes(
             orient="row",
         )
         parts.append(
-            done.join(table, on=["status", "written", "kept"], how="left").select(
+            done.join(table, on=["status", "written", "kept"], how="left").select_seq(
                 list(OUTCOME_SCHEMA)
             )
         )
@@ -861,11 +865,11 @@ def _invalid_outcomes(
     message depend on nothing but which fields' cells those were (as the definition reads the
     row: ``normalise.input_rows``)."""
     bits = [pl.col(invalid_column(k)).fill_null(False).cast(pl.UInt8).cast(STR) for k in fields]
-    rows = rows.join(frame.select("i", *(invalid_column(k) for k in fields)), on="i").with_columns(
-        pl.concat_str(bits).alias("invalid")
-    )
+    rows = rows.join(
+        frame.select_seq("i", *(invalid_column(k) for k in fields)), on="i"
+    ).with_columns_seq(pl.concat_str(bits).alias("invalid"))
     shared = []
-    for (pattern,) in rows.select("invalid").unique().iter_rows():
+    for (pattern,) in rows.select_seq("invalid").unique().iter_rows():
         invalid = {
             k: settings.field(k).invalid_code
             for k, bit in zip(fields, pattern, strict=True)
@@ -877,7 +881,7 @@ def _invalid_outcomes(
     table = pl.DataFrame(
         shared, schema={"invalid": STR, "codes": STR, "message": STR}, orient="row"
     )
-    return rows.join(table, on="invalid").select(
+    return rows.join(table, on="invalid").select_seq(
         "row",
         pl.lit(SKIPPED).alias("status"),
         "codes",
@@ -910,7 +914,7 @@ def flag_outcomes(
         return outcomes
     d = Decision(0, Status.CREATED, (Code.POSSIBLE_DUPLICATE,))
     hit = (pl.col("status") == CREATED) & pl.col("contact_id").is_in(flagged.implode())
-    return outcomes.with_columns(
+    return outcomes.with_columns_seq(
         pl.when(hit).then(pl.lit(_codes_text(d))).otherwise(pl.col("codes")).alias("codes"),
         pl.when(hit)
         .then(pl.lit(row_message(d, InputRow(0, {}), messages)))

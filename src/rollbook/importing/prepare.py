@@ -69,7 +69,7 @@ def custom_json(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
     set fields only, canonical strings."""
     if not keys:
         return pl.Series("custom", ["{}"] * frame.height, dtype=STR)
-    encoded, unset = frame.select(
+    encoded, unset = frame.select_seq(
         pl.struct(keys).struct.json_encode().alias("custom"),
         pl.any_horizontal(pl.col(k).is_null() for k in keys).alias("unset"),
     )
@@ -93,7 +93,7 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
     fields = list(nb.fields)
     frame = nb.frame.with_row_index("i")
     missing = [k for k in ("id", "crm_id", "phone", "first_name", "last_name") if k not in fields]
-    frame = frame.with_columns(
+    frame = frame.with_columns_seq(
         *(pl.lit(None, STR).alias(k) for k in missing),
         *(pl.lit(False).alias(invalid_column(k)) for k in missing),
     )
@@ -102,7 +102,7 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
         code = settings.field(key).invalid_code
         invalid[code] = invalid[code] | pl.col(invalid_column(key))
     keys = [f.key for f in settings.fields if f.type is not FieldType.ID]
-    frame = frame.with_columns(
+    frame = frame.with_columns_seq(
         *(cond.alias(invalid_code_column(code)) for code, cond in invalid.items()),
         given("id", nb.may_clear("id")).cast(pl.Int64, strict=False).alias("idv"),
         given("crm_id", nb.may_clear("crm_id")).alias("crm"),
@@ -115,7 +115,7 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
         if settings.has_birth_date
         else pl.Series([None] * frame.height, dtype=STR)
     )
-    frame = frame.with_columns(
+    frame = frame.with_columns_seq(
         custom_json(
             pl.DataFrame({k: frame[f"new:{k}"] for k in custom}) if custom else frame, custom
         ).alias("new:custom"),

@@ -75,7 +75,7 @@ def seed(settings: AccountSettings, mapping: FileMapping) -> int:
 def row_prints(batch: Batch, mapping: FileMapping, key: int) -> pl.Series:
     """Each row's print: its mapped cells (null where empty) hashed together."""
     columns = [str(index) for _, index in sorted(mapping.fields.items())]
-    hashed = batch.cells.select(pl.struct(columns).hash(key).reinterpret(signed=True))
+    hashed = batch.cells.select_seq(pl.struct(columns).hash(key).reinterpret(signed=True))
     return hashed.to_series().alias("print")
 
 
@@ -106,9 +106,9 @@ class KnownPrints:
         would hash all of them for every batch. (``split`` asks only when there are some.)"""
         known = self.prints
         at = known["print"].search_sorted(prints, side="left").clip(0, known.height - 1)
-        found = known.select(pl.all().gather(at))
+        found = known.select_seq(pl.all().gather(at))
         hit = (found["print"] == prints) & (found["crm_id"] == crm)
-        return found.select(
+        return found.select_seq(
             pl.when(hit).then(pl.col("id")).alias("contact_id"),
             pl.when(hit).then(pl.col("phone")).alias("phone"),
         )
@@ -156,8 +156,8 @@ def split(
     else:
         gives_phone = pl.repeat(False, batch.cells.height, eager=True).alias("gives_phone")
     rows = (
-        frame.select("row", pl.col("crm_id").alias("crm"), out.alias("out"))
-        .with_columns(prints.alias("print"), gives_phone)
+        frame.select_seq("row", pl.col("crm_id").alias("crm"), out.alias("out"))
+        .with_columns_seq(prints.alias("print"), gives_phone)
         .with_row_index("i")
         .filter(
             ~pl.col("out")
@@ -178,7 +178,7 @@ def split(
         batch.blank_rows,
         batch.trimmed,
     )
-    passed = rows.sort("i").select(
+    passed = rows.sort("i").select_seq(
         "row",
         "contact_id",
         pl.when("gives_phone").then(pl.col("phone")).alias("ph"),
@@ -204,7 +204,7 @@ def demote(passed: Passed, planned: pl.DataFrame, touched: pl.Series) -> pl.Seri
 
 def passed_outcomes(rows: pl.DataFrame, message: str | None) -> pl.DataFrame:
     """The report of passed rows: ``unchanged``, no code."""
-    return rows.select(
+    return rows.select_seq(
         "row",
         pl.lit(Status.UNCHANGED.value).alias("status"),
         pl.lit(None, pl.String).alias("codes"),
@@ -238,24 +238,24 @@ def to_keep(plan: BatchPlan, prints: pl.DataFrame) -> pl.DataFrame:
             & pl.col("status").is_in([s.value for s in KEPT])
             & ~pl.col("row").is_in(plan.one_by_one.implode())
         )
-        .select("row", "status", pl.col("contact_id").alias("id"))
+        .select_seq("row", "status", pl.col("contact_id").alias("id"))
         .join(prints, on="row")
     )
     plan.created = plan.created.join(
-        clean.filter(pl.col("status") == Status.CREATED.value).select(
+        clean.filter(pl.col("status") == Status.CREATED.value).select_seq(
             pl.col("row").alias("created_row"), pl.col("print").alias("import_print")
         ),
         on="created_row",
         how="left",
     )
     plan.updated = plan.updated.join(
-        clean.filter(pl.col("status") == Status.UPDATED.value).select(
+        clean.filter(pl.col("status") == Status.UPDATED.value).select_seq(
             "id", pl.col("print").alias("import_print")
         ),
         on="id",
         how="left",
     )
-    return clean.filter(pl.col("status") == Status.UNCHANGED.value).select("id", "print")
+    return clean.filter(pl.col("status") == Status.UNCHANGED.value).select_seq("id", "print")
 
 
 def add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
@@ -265,7 +265,7 @@ def add_passed(plan: BatchPlan, passed: pl.DataFrame, message: str) -> None:
     plan.file_phones = pl.concat(
         [
             plan.file_phones,
-            passed.filter(pl.col("ph").is_not_null()).select(
+            passed.filter(pl.col("ph").is_not_null()).select_seq(
                 "row", "contact_id", pl.col("ph").alias("phone"), pl.col("phone").alias("start")
             ),
         ]

@@ -63,7 +63,7 @@ def write_row_report(chunks: Iterable[pl.DataFrame], out: TextIO) -> int:
     w.writerow(ROW_REPORT_COLUMNS)
     n = 0
     for chunk in chunks:
-        for record in chunk.select(ROW_REPORT_COLUMNS).iter_rows():
+        for record in chunk.select_seq(ROW_REPORT_COLUMNS).iter_rows():
             w.writerow([safe_cell(v) for v in record])
             n += 1
     return n

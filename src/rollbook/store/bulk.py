@@ -132,7 +132,7 @@ def _packed_columns(
         if values.len() != count or values.ne(_NULL).sum() != present:
             return None
         out[name] = values
-    return pl.DataFrame(out).with_columns(
+    return pl.DataFrame(out).with_columns_seq(
         pl.when(pl.col(n) != _NULL).then(pl.col(n)).alias(n) for n in names
     )
 
@@ -142,7 +142,7 @@ def _packed_rows(cur: Any, where: str, params: tuple[Any, ...]) -> pl.DataFrame 
     fields = _packed_columns(cur, {n: n for n in READ_SCHEMA}, where, params)
     if fields is None:
         return None
-    return fields.select(
+    return fields.select_seq(
         pl.col("id").cast(pl.Int64),
         *(pl.col(n) for n in ("crm_id", "first_name", "last_name", "email", "phone")),
         *((pl.col(n) == "1").alias(n) for n in ("opted_out", "archived")),
@@ -321,13 +321,13 @@ def insert_contacts(
     if frame.is_empty():
         return
     if "import_print" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("import_print"))
-    frame = frame.select(INSERT_COLUMNS)
+        frame = frame.with_columns_seq(pl.lit(None, pl.Int64).alias("import_print"))
+    frame = frame.select_seq(INSERT_COLUMNS)
     if _pg(conn):
         copy_frame(
             conn,
             "contacts",
-            frame.with_columns(
+            frame.with_columns_seq(
                 pl.lit(account_id).alias("account_id"),
                 pl.lit(import_id).alias("created_import_id"),
             ),
@@ -346,7 +346,7 @@ def insert_contacts(
         conn,
         f"INSERT OR FAIL INTO contacts ({', '.join([*bound, *fixed])})",
         f"({', '.join(['?'] * len(bound) + [str(v) for v in fixed.values()])})",
-        frame.select(bound),
+        frame.select_seq(bound),
     )
 
 
@@ -395,7 +395,7 @@ def _in_statements(
     # Booleans are bound as 1 and 0, as SQLite stores them: Python's sqlite3 binds True and
     # False only after failing to find an adapter for them, which costs it more than the rest of
     # the value (an exception raised and dropped in C for each; ~1 s of a fresh million).
-    frame = frame.with_columns(pl.col(pl.Boolean).cast(pl.UInt8))
+    frame = frame.with_columns_seq(pl.col(pl.Boolean).cast(pl.UInt8))
     for start in range(0, height, rows_at_once):
         part = frame.slice(start, rows_at_once)
         # Row by row, the columns side by side: each column put in its every width-th place
@@ -471,7 +471,7 @@ def set_prints(conn: Connection, prints: pl.DataFrame) -> None:
         return
     _in_statements(
         conn,
-        prints.select("id", "print"),
+        prints.select_seq("id", "print"),
         lambda n: (
             "UPDATE OR FAIL contacts SET import_print = v.column2 FROM (VALUES "
             + ", ".join(["(?, ?)"] * n)
@@ -498,12 +498,12 @@ def update_contacts(
     if frame.is_empty():
         return
     if "import_print" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("import_print"))
+        frame = frame.with_columns_seq(pl.lit(None, pl.Int64).alias("import_print"))
     # Where it is not known whether the keys moved, they are written (always right).
     moved_keys = (
         pl.col("keys_moved").fill_null(True) if "keys_moved" in frame.columns else pl.lit(True)
     )
-    frame = frame.with_columns(moved_keys.alias("keys_moved"))
+    frame = frame.with_columns_seq(moved_keys.alias("keys_moved"))
     stamp = _sqlite_time(at) if not _pg(conn) else at
     for moved in (True, False):
         columns = [c for c in UPDATE_COLUMNS if moved or c not in ("phone", "crm_id")]
@@ -520,7 +520,7 @@ def update_contacts(
                 sets += ["phone_since", "phone_source", "phone_import_id"]
                 shared = (stamp, stamp, source, import_id)
             extra = ["phone_row"] if wrote else []
-            _update_many(conn, part.select("id", *columns, *extra), sets, shared)
+            _update_many(conn, part.select_seq("id", *columns, *extra), sets, shared)
 
 
 def _update_many(
@@ -535,7 +535,7 @@ def _update_many(
         sets += [f"{c} = {'%s::jsonb' if c == 'custom' else '%s'}" for c in columns]
         if "phone_row" in columns:
             sets.append("phone_reason = NULL")
-        values = [s.to_list() for s in frame.select(*columns, "id").iter_columns()]
+        values = [s.to_list() for s in frame.select_seq(*columns, "id").iter_columns()]
         _driver(conn).cursor().executemany(
             f"UPDATE contacts SET {', '.join(sets)} WHERE id = %s",
             ((*shared, *row) for row in zip(*values, strict=True)),
