@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,12 @@ def _on_a_terminal(store: Store, *args: str) -> str:
     )
     os.close(theirs)
     out = b""
+    deadline = time.monotonic() + 120
     while True:
+        ready, _, _ = select.select([ours], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:  # a command that hangs fails the test rather than the run
+            proc.kill()
+            raise AssertionError(f"no end after 120 s: {out.decode(errors='replace')}")
         try:
             chunk = os.read(ours, 4096)
         except OSError:  # the terminal's other end closed: the command ended
