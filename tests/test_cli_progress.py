@@ -37,21 +37,26 @@ def _on_a_terminal(store: Store, *args: str) -> str:
     os.close(theirs)
     out = b""
     deadline = time.monotonic() + 120
-    while True:
-        ready, _, _ = select.select([ours], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:  # a command that hangs fails the test rather than the run
-            proc.kill()
-            raise AssertionError(f"no end after 120 s: {out.decode(errors='replace')}")
-        try:
-            chunk = os.read(ours, 4096)
-        except OSError:  # the terminal's other end closed: the command ended
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(ours)
-    assert proc.wait(timeout=60) == 0, out.decode(errors="replace")
-    return out.decode()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([ours], [], [], left)[0]:
+                # A command that does not end fails the test rather than hanging the run.
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"no end after 120 s: {out.decode(errors='replace')}")
+            try:
+                chunk = os.read(ours, 4096)
+            except OSError:  # the terminal's other end closed: the command ended
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(ours)
+    shown = out.decode(errors="replace")
+    assert proc.wait(timeout=60) == 0, shown
+    return shown
 
 
 @pytest.mark.parametrize(

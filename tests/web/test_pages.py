@@ -519,6 +519,7 @@ def test_the_dashboards_logs_carry_no_personal_data(web: Web) -> None:
         ("import", 1000, 3000, "1,000 of 3,000 rows (33%)"),
         ("import", 3000, 3000, "All 3,000 rows checked; saving…"),
         ("preview", 3000, 3000, "All 3,000 rows checked; finishing the preview…"),
+        ("import", 0, 0, "The file has no rows; saving…"),
     ],
 )
 def test_a_running_jobs_bar_says_how_far_it_is_and_what_is_left_once_it_is_full(

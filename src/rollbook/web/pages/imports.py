@@ -212,10 +212,12 @@ def progress_text(job: dict[str, Any]) -> str:
     done, total = job["progress"]["done"] or 0, job["progress"]["total"]
     if job["status"] == "queued":
         return "Waiting to start…"
-    if not total:
+    if total is None:
         return "Reading rows…"
+    last = "finishing the preview" if job["kind"] == "preview" else "saving"
+    if total == 0:
+        return f"The file has no rows; {last}…"
     if done >= total:
-        last = "finishing the preview" if job["kind"] == "preview" else "saving"
         return f"All {total:,} rows checked; {last}…"
     return f"{done:,} of {total:,} rows ({100 * done // total}%)"
 
