@@ -4,6 +4,8 @@ worker``; waiting for them by polling (an external process is the one to wait fo
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -81,3 +83,40 @@ class Server(Process):
     def start(self) -> None:
         super().start()
         until(lambda: httpx.get(f"{self.base}/healthz").status_code == 200)
+
+
+def on_a_terminal(url: str, *args: str) -> str:
+    """What ``rollbook --db URL ARGS`` writes to a terminal, from start to exit: a real
+    pseudo-terminal, since the progress bar is drawn only on one. It must end within 120 s, and
+    succeed."""
+    ours, theirs = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollbook", "--db", url, *args],
+        stdin=theirs,
+        stdout=theirs,
+        stderr=theirs,
+        close_fds=True,
+    )
+    os.close(theirs)
+    out = b""
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([ours], [], [], left)[0]:
+                # A command that does not end fails the test rather than hanging the run.
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"no end after 120 s: {out.decode(errors='replace')}")
+            try:
+                chunk = os.read(ours, 4096)
+            except OSError:  # the terminal's other end closed: the command ended
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(ours)
+    shown = out.decode(errors="replace")
+    assert proc.wait(timeout=60) == 0, shown
+    return shown
