@@ -319,8 +319,11 @@ def _with(rows: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.Dat
 
 
 def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
-    """The batch's rows (``frame``) that are in ``subset`` (by ``i``), in the batch's order."""
-    return frame.filter(pl.col("i").is_in(subset["i"].implode()))
+    """The batch's rows (``frame``) that are in ``subset`` (by ``i``), in the batch's order.
+
+    ``i`` is each row's place in the batch's frame (``prepare``), so the rows are taken by place:
+    a filter by membership hashed every ``i`` of the batch, ~2.6 ms a call, six calls a batch."""
+    return frame[subset["i"].unique().sort()]
 
 
 def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
