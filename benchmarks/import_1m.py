@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -262,7 +263,11 @@ def main() -> None:
     work = DATA / "work"
     work.mkdir(parents=True, exist_ok=True)
     m: dict[str, Measure] = {k: Measure() for k in KEYS}
-    pg_url, cluster = (None, None) if args.no_postgres else start_postgres()
+    # Stopped by `kill` or a time limit, the benchmark ends as Ctrl-C ends it: through the
+    # `finally` below, which stops its throwaway PostgreSQL server.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    pg_url: str | None = None
+    cluster: object | None = None
     pg_version = ""
     sqlite3_bin = shutil.which("sqlite3")
     if not sqlite3_bin:
@@ -272,6 +277,8 @@ def main() -> None:
             file=sys.stderr,
         )
     try:
+        if not args.no_postgres:
+            pg_url, cluster = start_postgres()
         for run in range(args.runs):
             print(f"run {run + 1}/{args.runs}", file=sys.stderr)
             if sqlite3_bin:

@@ -65,11 +65,9 @@ def start_cluster() -> Cluster:
         )
     base = Path(tempfile.mkdtemp(prefix="rollbook-pg-"))
     datadir = base / "data"
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        user = "postgres" if shutil.which("runuser") and _user_exists("postgres") else "nobody"
-        run_as = ["runuser", "-u", user, "--"]
-        shutil.chown(base, user=user)
+    run_as = _run_as()
+    if run_as:
+        shutil.chown(base, user=run_as[2])
         os.chmod(base, 0o700)
     subprocess.run(
         [
@@ -114,6 +112,21 @@ def start_cluster() -> Cluster:
     cluster = Cluster(datadir, port, run_as)
     _wait_ready(port)
     return cluster
+
+
+def stop_left(datadir: Path) -> None:
+    """Stop a cluster ``start_cluster`` started whose ``Cluster`` is gone (its process was
+    killed), and remove its folder."""
+    Cluster(datadir, 0, _run_as()).stop()
+
+
+def _run_as() -> list[str]:
+    """What the server's binaries are run through: as ``postgres`` (or ``nobody``) when we are
+    root, for the server refuses to run as root."""
+    if os.geteuid() != 0:
+        return []
+    user = "postgres" if shutil.which("runuser") and _user_exists("postgres") else "nobody"
+    return ["runuser", "-u", user, "--"]
 
 
 def _user_exists(name: str) -> bool:
