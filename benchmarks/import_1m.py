@@ -62,8 +62,13 @@ class Measure:
         return max(self.rss_mb) if self.rss_mb else float("nan")
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run ``cmd`` in a process of its own; its wall seconds and peak RSS (MB)."""
+    """Run ``cmd`` in a process of its own; its wall seconds and peak RSS (MB). If the benchmark
+    is stopped meanwhile, the command is stopped with it."""
     probe = (
         "import json,resource,subprocess,sys,time\n"
         "t=time.perf_counter()\n"
@@ -71,12 +76,25 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
         "w=time.perf_counter()-t\n"
         "print(json.dumps([r.returncode,w,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=True
-    )
-    code, wall, rss_kb = json.loads(out.stdout.strip().splitlines()[-1])
+    # The probe and the command in a process group of their own, which goes as one.
+    with subprocess.Popen(
+        [sys.executable, "-c", probe, *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as run:
+        try:
+            stdout, stderr = run.communicate()
+        except BaseException:
+            os.killpg(run.pid, signal.SIGKILL)
+            raise
+    if run.returncode != 0:
+        raise subprocess.CalledProcessError(run.returncode, run.args, stdout, stderr)
+    code, wall, rss_kb = json.loads(stdout.strip().splitlines()[-1])
     if code != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {out.stderr[-2000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}: {stderr[-2000:]}")
     return wall, rss_kb / 1024
 
 
@@ -264,8 +282,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     m: dict[str, Measure] = {k: Measure() for k in KEYS}
     # Stopped by `kill` or a time limit, the benchmark ends as Ctrl-C ends it: through the
-    # `finally` below, which stops its throwaway PostgreSQL server.
-    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    # `finally` below, which stops its throwaway PostgreSQL server (and `measure`, the command
+    # it was measuring).
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     pg_url: str | None = None
     cluster: object | None = None
     pg_version = ""
@@ -347,10 +366,14 @@ def main() -> None:
             m["double"].wall.append(w)
             m["double"].rss_mb.append(r)
     finally:
-        if cluster is not None:
-            cluster.stop()  # type: ignore[attr-defined]
-        elif pg_url:  # an operator's server: the million-row databases go
-            drop_pg_databases(pg_url, *PG_DATABASES)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal would cut this short
+        try:
+            if cluster is not None:
+                cluster.stop()  # type: ignore[attr-defined]
+            elif pg_url:  # an operator's server: the million-row databases go
+                drop_pg_databases(pg_url, *PG_DATABASES)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     report(args, m, pg_version)
 
 

@@ -1,9 +1,10 @@
-"""The benchmark, stopped by a signal while it runs, stops the PostgreSQL server it started:
-an operator's `kill`, or a CI's time limit, leaves no server running in the temporary folder."""
+"""The benchmark, stopped by a signal while it runs, stops what it started: an operator's `kill`,
+or a CI's time limit, leaves no PostgreSQL server and no measured command running."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,70 +12,114 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.postgres import stop_left
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The benchmark's main with its files in a folder of the test's (not the checkout's).
+#: The benchmark's main, its files in a folder of the test's (not the checkout's), and its
+#: rollbook command the one given.
 RUN = """
 import sys
 from pathlib import Path
 import benchmarks.import_1m as b
 b.DATA = Path(sys.argv[1])
-sys.argv = ["import_1m.py", "--rows", "200", "--runs", "1000", "--no-peer", "--no-double"]
+b.ROLLBOOK = sys.argv[2]
+sys.argv = ["import_1m.py", "--rows", "200", "--runs", "1", "--no-peer", "--no-double"]
 b.main()
 """
 
+#: rollbook, but an import takes two minutes: the benchmark is stopped while it measures one.
+SLOW_IMPORTS = """#!/bin/sh
+case " $* " in
+  *" import "*) exec "{python}" -c "import time; time.sleep(120)" "$@" ;;
+  *) exec "{rollbook}" "$@" ;;
+esac
+"""
 
-def _clusters() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("rollbook-pg-*"))
 
-
-def _serving(cluster: Path) -> bool:
-    """Is a process running with the cluster's data folder on its command line?"""
-    mark = f"{cluster}/data".encode()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid → (parent's pid, command line) of every process."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if mark in cmdline.read_bytes():
-                return True
-        except OSError:  # the process ended meanwhile
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
             continue
-    return False
+        found[int(proc.name)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), cmdline)
+    return found
 
 
-def test_a_benchmark_stopped_by_sigterm_stops_its_postgresql_server(tmp_path: Path) -> None:
-    before = _clusters()
-    log = tmp_path / "benchmark.log"
+def _mentioning(folder: Path) -> list[int]:
+    """The processes whose command lines name something in ``folder``."""
+    mark = str(folder).encode()
+    return [pid for pid, (_, cmd) in _processes().items() if mark in cmd]
+
+
+def _none_left(folder: Path, seconds: float = 10) -> bool:
+    """Do the processes naming ``folder`` end within ``seconds`` (a killed one takes a moment)?"""
+    deadline = time.monotonic() + seconds
+    while _mentioning(folder):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _importing(folder: Path) -> bool:
+    """Is the benchmark measuring an import of ``folder``'s files (a child of its probe)?"""
+    processes = _processes()
+    mark = str(folder).encode()
+    return any(
+        mark in cmd and b"time.sleep" in cmd and b"getrusage" in processes.get(parent, (0, b""))[1]
+        for parent, cmd in processes.values()
+    )
+
+
+@pytest.mark.slow
+def test_a_benchmark_stopped_by_sigterm_stops_its_server_and_the_command_it_measures() -> None:
+    if "postgresql" not in os.environ.get("ROLLBOOK_TEST_BACKENDS", "postgresql"):
+        pytest.skip("PostgreSQL is left out of this run by ROLLBOOK_TEST_BACKENDS")
+    # A temporary folder of its own (the server's user must reach it): the benchmark's server
+    # is the only one in it.
+    own = Path(tempfile.mkdtemp(prefix="rollbook-stop-"))
+    own.chmod(0o755)
+    data = own / "data"
+    log = own / "benchmark.log"
+    rollbook = own / "rollbook"
+    real = Path(sys.executable).parent / "rollbook"
+    rollbook.write_text(SLOW_IMPORTS.format(python=sys.executable, rollbook=real))
+    rollbook.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "ROLLBOOK_BENCH_POSTGRES_URL"}
     with log.open("wb") as out:
         bench = subprocess.Popen(
-            [sys.executable, "-c", RUN, str(tmp_path)],
+            [sys.executable, "-c", RUN, str(data), str(rollbook)],
             cwd=ROOT,
             stdout=out,
             stderr=out,
-            # Its own throwaway server, not an operator's.
-            env={k: v for k, v in os.environ.items() if k != "ROLLBOOK_BENCH_POSTGRES_URL"},
+            env={**env, "TMPDIR": str(own)},
         )
-    started: set[Path] = set()
     try:
         deadline = time.monotonic() + 120
-        # Running once the server's pid file is there, and the first run has begun.
-        while time.monotonic() < deadline and bench.poll() is None:
-            started = {c for c in _clusters() - before if (c / "data" / "postmaster.pid").exists()}
-            if started and (tmp_path / "work" / "rollbook.db").exists():
-                break
-            time.sleep(0.2)
+        while time.monotonic() < deadline and bench.poll() is None and not _importing(data):
+            time.sleep(0.02)
         assert bench.poll() is None, log.read_text()
-        assert len(started) == 1, f"the benchmark's server did not start: {started}"
+        (cluster,) = own.glob("rollbook-pg-*")
+        assert (cluster / "data" / "postmaster.pid").exists()
         bench.send_signal(signal.SIGTERM)
         code = bench.wait(timeout=60)
-        (cluster,) = started
-        assert not _serving(cluster), "the benchmark left its PostgreSQL server running"
+        assert _none_left(cluster), "the benchmark left its PostgreSQL server running"
         assert not cluster.exists(), "the benchmark left its PostgreSQL server's folder"
+        assert _none_left(data, seconds=5), "the benchmark left the import it measured running"
         assert code == 128 + signal.SIGTERM, log.read_text()
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
-        for cluster in started:
-            if cluster.exists():
-                stop_left(cluster / "data")
+        for cluster in own.glob("rollbook-pg-*"):
+            stop_left(cluster / "data")
+        for pid in _mentioning(own):  # what a failing benchmark left running
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(own, ignore_errors=True)

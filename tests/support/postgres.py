@@ -56,7 +56,8 @@ class Cluster:
 
 
 def start_cluster() -> Cluster:
-    """initdb a new cluster in a temporary folder and start it on a free local port."""
+    """initdb a new cluster in a temporary folder and start it on a free local port. Stopped or
+    failing part-way, it leaves no server and no folder behind."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
     if not initdb or not pg_ctl:
         raise RuntimeError(
@@ -64,8 +65,17 @@ def start_cluster() -> Cluster:
             "package, or set ROLLBOOK_TEST_POSTGRES_URL."
         )
     base = Path(tempfile.mkdtemp(prefix="rollbook-pg-"))
-    datadir = base / "data"
-    run_as = _run_as()
+    cluster = Cluster(base / "data", _free_port(), _run_as())
+    try:
+        _start(cluster, initdb, pg_ctl)
+    except BaseException:  # a failure, or the process stopped (Ctrl-C, SIGTERM) meanwhile
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _start(cluster: Cluster, initdb: str, pg_ctl: str) -> None:
+    base, run_as = cluster.datadir.parent, cluster.run_as
     if run_as:
         shutil.chown(base, user=run_as[2])
         os.chmod(base, 0o700)
@@ -74,7 +84,7 @@ def start_cluster() -> Cluster:
             *run_as,
             initdb,
             "-D",
-            str(datadir),
+            str(cluster.datadir),
             "-U",
             "postgres",
             "--auth=trust",
@@ -86,9 +96,8 @@ def start_cluster() -> Cluster:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
     options = (
-        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+        f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     subprocess.run(
@@ -96,7 +105,7 @@ def start_cluster() -> Cluster:
             *run_as,
             pg_ctl,
             "-D",
-            str(datadir),
+            str(cluster.datadir),
             "-o",
             options,
             "-l",
@@ -109,9 +118,7 @@ def start_cluster() -> Cluster:
         check=True,
         capture_output=True,
     )
-    cluster = Cluster(datadir, port, run_as)
-    _wait_ready(port)
-    return cluster
+    _wait_ready(cluster.port)
 
 
 def stop_left(datadir: Path) -> None:
