@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.postgres import stop_left
+from tests.support.processes import until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,11 +60,10 @@ def _mentioning(folder: Path) -> list[int]:
 
 def _none_left(folder: Path, seconds: float = 10) -> bool:
     """Do the processes naming ``folder`` end within ``seconds`` (a killed one takes a moment)?"""
-    deadline = time.monotonic() + seconds
-    while _mentioning(folder):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        until(lambda: not _mentioning(folder), timeout=seconds)
+    except TimeoutError:
+        return False
     return True
 
 
@@ -79,9 +78,8 @@ def _importing(folder: Path) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("postgres")  # skipped where PostgreSQL is left out of the run
 def test_a_benchmark_stopped_by_sigterm_stops_its_server_and_the_command_it_measures() -> None:
-    if "postgresql" not in os.environ.get("ROLLBOOK_TEST_BACKENDS", "postgresql"):
-        pytest.skip("PostgreSQL is left out of this run by ROLLBOOK_TEST_BACKENDS")
     # A temporary folder of its own (the server's user must reach it): the benchmark's server
     # is the only one in it.
     own = Path(tempfile.mkdtemp(prefix="rollbook-stop-"))
@@ -102,9 +100,7 @@ def test_a_benchmark_stopped_by_sigterm_stops_its_server_and_the_command_it_meas
             env={**env, "TMPDIR": str(own)},
         )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and bench.poll() is None and not _importing(data):
-            time.sleep(0.02)
+        until(lambda: bench.poll() is not None or _importing(data), timeout=120)
         assert bench.poll() is None, log.read_text()
         (cluster,) = own.glob("rollbook-pg-*")
         assert (cluster / "data" / "postmaster.pid").exists()
