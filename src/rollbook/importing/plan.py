@@ -283,7 +283,7 @@ def plan_batch(
         redirects=candidates.redirects,
         allocate=(lambda: take_ids(1)[0]) if all_sequential else lambda: next(provisional),
     )
-    seq_rows = input_rows(_as_batch(nb, _rows_of(frame, one_by_one)), settings)
+    seq_rows = input_rows(_as_batch(nb, frame, one_by_one), settings)
     seq = decide_in_order(state, seq_rows, settings)
 
     # 4. Ids for new contacts, in row order; then flags; then the plan's data.
@@ -321,17 +321,25 @@ def _with(rows: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> pl.Dat
     return rows.join(frame.select_seq("i", *columns), on="i", how="left")
 
 
-def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame) -> pl.DataFrame:
-    """The batch's rows (``frame``) that are in ``subset`` (by ``i``), in the batch's order.
+def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """These ``columns`` of the batch's rows (``frame``) that are in ``subset`` (by ``i``), in
+    the batch's order.
 
     ``i`` is each row's place in the batch's frame (numbered by ``prepare``, and again by
     ``ahead`` for a group of batches), so the rows are taken by place: a filter by membership
-    hashed every row's ``i``, two queries a call."""
-    return frame[subset["i"].unique().sort()]
+    hashed every row's ``i``, two queries a call. Only the columns asked for are copied (a
+    prepared batch has ~50, a caller needs a third of them), and none when ``subset`` is
+    every row."""
+    columns_ = frame.select_seq(columns)
+    places = subset["i"].unique().sort()
+    if places.len() == frame.height:  # every row (``i`` is 0 … height - 1, unique)
+        return columns_
+    return columns_[places]
 
 
-def _as_batch(nb: NormalisedBatch, rows: pl.DataFrame) -> NormalisedBatch:
-    return NormalisedBatch(rows.select_seq(nb.frame.columns), nb.fields, [], 0)
+def _as_batch(nb: NormalisedBatch, frame: pl.DataFrame, subset: pl.DataFrame) -> NormalisedBatch:
+    """``subset``'s rows of the batch, as the batch was normalised (``input_rows`` reads it)."""
+    return NormalisedBatch(_rows_of(frame, subset, nb.frame.columns), nb.fields, [], 0)
 
 
 def _reachable(rows: pl.DataFrame, c: Candidates) -> set[int]:
@@ -394,7 +402,9 @@ def _assemble(
         "created_row",
     )
     # The rows are the batch's in its order (``i``), as ``new`` is (by row).
-    bulk_created = _rows_of(frame, new).select_seq(
+    bulk_created = _rows_of(
+        frame, new, ["row", *(f"new:{k}" for k in keys), "new:custom", "key:email", "key:person"]
+    ).select_seq(
         new["contact_id"].alias("id"),
         pl.col("row").alias("created_row"),
         *(pl.col(f"new:{k}").alias(k) for k in keys),
@@ -753,7 +763,7 @@ def _outcomes(
         )
 
     def input_rows_of(subset: pl.DataFrame) -> list[InputRow]:
-        return input_rows(_as_batch(nb, _rows_of(frame, subset)), settings)
+        return input_rows(_as_batch(nb, frame, subset), settings)
 
     # Rows stopped by the whole-file checks, and rows that could not be read. Those stopped
     # by their cells alone (most) share their messages: one per set of columns that did not
