@@ -411,20 +411,27 @@ def run_job(store: Store, job_id: int, limits: ReadLimits) -> None:
 
 
 def _finish(store: Store, job_id: int, status: str, **values: Any) -> None:
+    """The job's end, with its last progress, in its row. The live progress is dropped only
+    once the row holds it: a poll in between would see neither, and a bar go back to its
+    start."""
     with _progress_lock:
-        progress = _progress.pop(job_id, (None, None))
-    with store.write() as conn:
-        conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id)
-            .values(
-                status=status,
-                finished_at=now(),
-                progress_done=progress[0],
-                progress_total=progress[1],
-                **values,
+        progress = _progress.get(job_id, (None, None))
+    try:
+        with store.write() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=status,
+                    finished_at=now(),
+                    progress_done=progress[0],
+                    progress_total=progress[1],
+                    **values,
+                )
             )
-        )
+    finally:
+        with _progress_lock:
+            _progress.pop(job_id, None)
 
 
 class _Heartbeat:
