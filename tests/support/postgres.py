@@ -26,7 +26,8 @@ def find_bin(name: str) -> str | None:
     return candidates[0] if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A local TCP port no one listens on now (the cluster's, or a test server's)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -65,7 +66,7 @@ def start_cluster() -> Cluster:
             "package, or set ROLLBOOK_TEST_POSTGRES_URL."
         )
     base = Path(tempfile.mkdtemp(prefix="rollbook-pg-"))
-    cluster = Cluster(base / "data", _free_port(), _run_as())
+    cluster = Cluster(base / "data", free_port(), _run_as())
     try:
         _start(cluster, initdb, pg_ctl)
     except BaseException:  # a failure, or the process stopped (Ctrl-C, SIGTERM) meanwhile
