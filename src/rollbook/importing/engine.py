@@ -122,8 +122,16 @@ def _repeated(values: pl.DataFrame) -> pl.DataFrame:
 
     Found among the rows whose value's hash repeats: a million strings compared as hashes took
     a third of the time (the few rows a collision adds are dropped by the exact comparison),
-    and the whole import waits for this at the end of the first pass."""
-    hashed = values.filter(pl.col("value").hash(seed=0x5EED).is_duplicated())
+    and the whole import waits for this at the end of the first pass. The repeated hashes are
+    found sorted, side by side, rather than counted in a hash table: for a million, 0.08–0.09 s
+    against 0.13–0.20 s, with half the memory (docs/benchmarks.md)."""
+    hashes = values["value"].hash(seed=0x5EED)
+    order = hashes.arg_sort()
+    ordered = hashes.gather(order)
+    repeats = (ordered == ordered.shift(1)).fill_null(False) | (
+        ordered == ordered.shift(-1)
+    ).fill_null(False)
+    hashed = values[order.filter(repeats).sort()]
     return hashed.filter(pl.col("value").is_duplicated())
 
 
