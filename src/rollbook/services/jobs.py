@@ -216,11 +216,13 @@ def create_job(
 
 
 def get_job(store: Store, principal: Principal, job_id: int) -> dict[str, Any]:
+    live = _live_progress()
     with store.read() as conn:
-        return _job_json(_job(conn, principal.account_id, job_id))
+        return _job_json(_job(conn, principal.account_id, job_id), live)
 
 
 def list_jobs(store: Store, principal: Principal, limit: int = 50) -> list[dict[str, Any]]:
+    live = _live_progress()
     with store.read() as conn:
         rows = conn.execute(
             jobs.select()
@@ -228,7 +230,15 @@ def list_jobs(store: Store, principal: Principal, limit: int = 50) -> list[dict[
             .order_by(jobs.c.id.desc())
             .limit(limit)
         )
-        return [_job_json(r) for r in rows]
+        return [_job_json(r, live) for r in rows]
+
+
+def _live_progress() -> dict[int, tuple[int, int]]:
+    """The running jobs' progress, taken before their rows are read. A job's live progress
+    goes only once its row holds the final figures (``_finish``), so whichever the poll sees,
+    the row read after or these figures, is the job's last."""
+    with _progress_lock:
+        return dict(_progress)
 
 
 #: Failures that say nothing about the file: running the same job again may well succeed.
@@ -274,10 +284,10 @@ def _job(conn: Connection, account_id: int, job_id: int) -> Any:
     return row
 
 
-def _job_json(r: Any) -> dict[str, Any]:
-    with _progress_lock:
-        live = _progress.get(r.id)
-    done, total = live if live is not None else (r.progress_done, r.progress_total)
+def _job_json(r: Any, live: dict[int, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The job's JSON; ``live``: the running jobs' progress, if taken before ``r`` was read."""
+    progress = (live if live is not None else _live_progress()).get(r.id)
+    done, total = progress if progress is not None else (r.progress_done, r.progress_total)
     return {
         "job_id": r.id,
         "kind": r.kind,
@@ -384,9 +394,11 @@ def run_job(store: Store, job_id: int, limits: ReadLimits) -> None:
                 progress=heartbeat.progress,
             )
     except RollbookError as error:
+        heartbeat.stop()  # before the end is written, as on success
         _finish(store, job_id, FAILED, error={"code": error.code, "message": error.message})
         return
     except Exception as error:
+        heartbeat.stop()
         # The stack, not the message: a database error's message can quote a row's values.
         log.error(
             "job %d failed with %s:\n%s",
