@@ -170,6 +170,34 @@ BUILTIN_FIELDS: Final[tuple[FieldDef, ...]] = (
     FieldDef("archived", FieldType.BOOLEAN, "Archived", builtin=True),
 )
 BUILTIN_KEYS: Final = frozenset(f.key for f in BUILTIN_FIELDS)
+#: Names the import engine gives columns of its own beside the fields' (a batch's row numbers
+#: and match keys, who each row found, the columns of the contacts it writes). A custom field
+#: under one of them would be taken for it: an import failed, or wrote the engine's value
+#: (the row's phone, for a field ``ph``) into the field.
+ENGINE_COLUMNS: Final = frozenset(
+    {
+        "i",
+        "row",
+        "idv",
+        "crm",
+        "ph",
+        "live",
+        "target",
+        "id_target",
+        "crm_holder",
+        "phone_owner",
+        "via_alias",
+        "unknown",
+        "conflict",
+        "names_differ",
+        "one_by_one",
+        "created_row",
+        "phone_row",
+        "keys_moved",
+        "custom",
+        "import_print",
+    }
+)
 #: The fields a contact stores (everything but the platform id, which is its identity).
 STORED_BUILTIN_KEYS: Final = tuple(f.key for f in BUILTIN_FIELDS if f.key != "id")
 #: The custom date field that, with the names, makes the "same person" evidence.

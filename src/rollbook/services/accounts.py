@@ -13,6 +13,7 @@ from rollbook.model import (
     BIRTH_DATE_KEY,
     BUILTIN_KEYS,
     CUSTOM_TYPES,
+    ENGINE_COLUMNS,
     IGNORE,
     AccountSettings,
     FieldDef,
@@ -104,6 +105,13 @@ def add_field(
         raise InvalidInput(
             f"{key!r} cannot be a field key: use lower-case letters, digits and underscores, "
             "starting with a letter, and not a built-in field's name",
+            field="key",
+        )
+    if key in ENGINE_COLUMNS:
+        raise InvalidInput(
+            f"{key!r} cannot be a field key: rollbook's imports use that name for a column of "
+            f"their own; choose another (for example {key}_value), the label can still be "
+            "anything",
             field="key",
         )
     try:
