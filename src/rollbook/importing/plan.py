@@ -328,8 +328,8 @@ def _rows_of(frame: pl.DataFrame, subset: pl.DataFrame, columns: list[str]) -> p
     ``i`` is each row's place in the batch's frame (numbered by ``prepare``, and again by
     ``ahead`` for a group of batches), so the rows are taken by place: a filter by membership
     hashed every row's ``i``, two queries a call. Only the columns asked for are copied (a
-    prepared batch has ~50, a caller needs a third of them), and none when ``subset`` is
-    every row."""
+    prepared batch has ~50, a caller needs a third to a half of them), and none when
+    ``subset`` is every row."""
     columns_ = frame.select_seq(columns)
     places = subset["i"].unique().sort()
     if places.len() == frame.height:  # every row (``i`` is 0 … height - 1, unique)
