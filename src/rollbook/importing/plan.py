@@ -402,16 +402,15 @@ def _assemble(
         "created_row",
     )
     # The rows are the batch's in its order (``i``), as ``new`` is (by row).
-    bulk_created = _rows_of(
-        frame, new, ["row", *(f"new:{k}" for k in keys), "new:custom", "key:email", "key:person"]
-    ).select_seq(
-        new["contact_id"].alias("id"),
-        pl.col("row").alias("created_row"),
-        *(pl.col(f"new:{k}").alias(k) for k in keys),
-        pl.col("new:custom").alias("custom"),
-        "key:email",
-        "key:person",
-    )
+    taken = _rows_of(frame, new, ["row", *(f"new:{k}" for k in keys), "key:email", "key:person"])
+    bulk_created = _with_custom(
+        taken.select_seq(
+            new["contact_id"].alias("id"),
+            pl.col("row").alias("created_row"),
+            *(pl.col(f"new:{k}").alias(k) for k in keys),
+        ),
+        settings,
+    ).with_columns_seq(taken["key:email"], taken["key:person"])
     created = pl.concat([bulk_created, _with_keys(seq_created, settings)])
 
     # Existing contacts the batch changed, as they end.

@@ -8,7 +8,9 @@ form — and the keys its possible-duplicate flag is decided by.
 Columns added to a normalised batch: ``i`` (position), ``idv``, ``crm``, ``ph`` (the id, CRM ID
 and phone when set), ``invalid:<code>`` (a cell of the row did not normalise, by the code it
 is skipped with), ``new:<field>`` (a new contact's values),
-``new:custom`` (their JSON), ``key:email`` and ``key:person``.
+``key:email`` and ``key:person``. The custom fields' JSON is made in the plan, for the rows
+that do create a contact (``plan._assemble``): made here for every row, it was ~a quarter of
+each batch waiting to be planned (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -109,16 +111,12 @@ def prepare(nb: NormalisedBatch, settings: AccountSettings) -> PreparedBatch:
         given("phone", nb.may_clear("phone")).alias("ph"),
         *(new_value(settings, k, fields, nb.may_clear(k)).alias(f"new:{k}") for k in keys),
     )
-    custom = [f.key for f in settings.fields if not f.builtin]
     born = (
         frame[f"new:{BIRTH_DATE_KEY}"]
         if settings.has_birth_date
         else pl.Series([None] * frame.height, dtype=STR)
     )
     frame = frame.with_columns_seq(
-        custom_json(
-            pl.DataFrame({k: frame[f"new:{k}"] for k in custom}) if custom else frame, custom
-        ).alias("new:custom"),
         email_key_series(frame["new:email"]).alias("key:email"),
         person_key_series(frame["new:first_name"], frame["new:last_name"], born).alias(
             "key:person"
