@@ -72,6 +72,8 @@ def test_account_and_fields(api: Api) -> None:
     assert "phone" in keys
     _error(api.post("/api/v1/fields", json={"key": "term"}), 409, "conflict")
     _error(api.post("/api/v1/fields", json={"key": "x", "type": "choice"}), 422, "invalid-input")
+    reserved = _error(api.post("/api/v1/fields", json={"key": "ph"}), 422, "invalid-input")
+    assert reserved["details"] == {"field": "key"}
 
 
 def test_nightly_upload_preview_import_reports(api: Api) -> None:
