@@ -189,6 +189,20 @@ def fields_add(
     click.echo(f"Added field {f.key} ({f.type.value}) to {account}.")
 
 
+@fields.command("rename")
+@account_option
+@click.argument("key")
+@click.argument("new_key")
+@click.option("--label", help="A new label too (default: the label stays).")
+@pass_state
+def fields_rename(state: State, account: str, key: str, new_key: str, label: str | None) -> None:
+    """Give the custom field KEY the key NEW_KEY, with every contact's value of it. Past
+    imports and events keep the old key."""
+    with _errors():
+        f = accounts_service.rename_field(state.store, account, key, new_key, label=label)
+    click.echo(f"Renamed field {key} to {f.key} in {account}.")
+
+
 @fields.command("list")
 @account_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

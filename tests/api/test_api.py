@@ -74,6 +74,18 @@ def test_account_and_fields(api: Api) -> None:
     _error(api.post("/api/v1/fields", json={"key": "x", "type": "choice"}), 422, "invalid-input")
     reserved = _error(api.post("/api/v1/fields", json={"key": "ph"}), 422, "invalid-input")
     assert reserved["details"] == {"field": "key"}
+    r = api.patch("/api/v1/fields/term", json={"key": "start_term", "label": "Start term"})
+    assert r.status_code == 200
+    assert (r.json()["key"], r.json()["label"]) == ("start_term", "Start term")
+    r = api.patch("/api/v1/fields/start_term", json={"label": "First term"})
+    assert (r.json()["key"], r.json()["label"]) == ("start_term", "First term")
+    assert [f["key"] for f in api.get("/api/v1/fields").json()][-1] == "start_term"
+    _error(api.patch("/api/v1/fields/term", json={"key": "x"}), 404, "not-found")
+    _error(api.patch("/api/v1/fields/email", json={"key": "mail"}), 422, "invalid-input")
+    renamed = _error(
+        api.patch("/api/v1/fields/start_term", json={"key": "target"}), 422, "invalid-input"
+    )
+    assert renamed["details"] == {"field": "new_key"}
 
 
 def test_nightly_upload_preview_import_reports(api: Api) -> None:
@@ -287,6 +299,7 @@ def test_roles_and_authentication(api: Api) -> None:
         "forbidden",
     )
     _error(api.post("/api/v1/fields", who="a-staff", json={"key": "gpa"}), 403, "forbidden")
+    _error(api.patch("/api/v1/fields/gpa", who="a-staff", json={"key": "grade"}), 403, "forbidden")
     assert (
         api.post(
             "/api/v1/contacts", who="a-staff", json={"fields": {"phone": "2125550101"}}

@@ -28,6 +28,7 @@ def _objects_of_b(api: Api) -> dict[str, str]:
         "/api/v1/uploads", who="b-admin", files={"file": ("b2.csv", FILE.encode(), "text/csv")}
     ).json()
     token = api.post("/api/v1/tokens", who="b-admin", json={"name": "b"}).json()
+    api.post("/api/v1/fields", who="b-admin", json={"key": "b_only"})
     return {
         "contact_id": str(contact["id"]),
         "crm_id": "B1",
@@ -36,6 +37,7 @@ def _objects_of_b(api: Api) -> dict[str, str]:
         "job_id": str(job["job_id"]),
         "import_id": str(job["import_id"]),
         "token_id": str(token["id"]),
+        "key": "b_only",
     }
 
 
@@ -44,6 +46,7 @@ BODIES = {
     "post /api/v1/uploads/{upload_id}/mapping": {},
     "post /api/v1/uploads/{upload_id}/preview": {},
     "post /api/v1/uploads/{upload_id}/import": {},
+    "patch /api/v1/fields/{key}": {"key": "hacked"},
 }
 
 
@@ -71,7 +74,8 @@ def test_account_a_cannot_reach_account_b(api: Api) -> None:
             assert "Bea" not in response.text and "555-0177" not in response.text
             tried += 1
     assert tried >= 15
-    # B's contact is untouched, and none of B's data shows in A's lists.
+    # B's contact and field are untouched, and none of B's data shows in A's lists.
+    assert "b_only" in [f["key"] for f in api.get("/api/v1/fields", who="b-admin").json()]
     assert (
         api.get(f"/api/v1/contacts/{b['contact_id']}", who="b-admin").json()["first_name"] == "Bea"
     )

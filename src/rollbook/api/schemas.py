@@ -56,6 +56,11 @@ class FieldIn(Model):
     options: list[str] = []
 
 
+class FieldPatch(Model):
+    key: str | None = Field(None, min_length=1, max_length=64)
+    label: str | None = Field(None, min_length=1, max_length=200)
+
+
 class ContactOut(BaseModel):
     id: int
     crm_id: str | None

@@ -8,7 +8,7 @@ from typing import Any
 
 import phonenumbers
 
-from rollbook.errors import Conflict, InvalidInput
+from rollbook.errors import Conflict, InvalidInput, NotFound
 from rollbook.model import (
     BIRTH_DATE_KEY,
     BUILTIN_KEYS,
@@ -92,6 +92,23 @@ def account_settings(store: Store, slug: str) -> AccountSettings:
         return q.settings_for(conn, slug)
 
 
+def _check_key(key: str, field: str = "key") -> None:
+    """Refuse a key a custom field cannot have (``field``: the input that gave it)."""
+    if not _KEY.match(key) or key in BUILTIN_KEYS or key == IGNORE:
+        raise InvalidInput(
+            f"{key!r} cannot be a field key: use lower-case letters, digits and underscores, "
+            "starting with a letter, and not a built-in field's name",
+            field=field,
+        )
+    if key in ENGINE_COLUMNS:
+        raise InvalidInput(
+            f"{key!r} cannot be a field key: rollbook's imports use that name for a column of "
+            f"their own; choose another (for example {key}_value), the label can still be "
+            "anything",
+            field=field,
+        )
+
+
 def add_field(
     store: Store,
     slug: str,
@@ -101,19 +118,7 @@ def add_field(
     label: str | None = None,
     options: Sequence[str] = (),
 ) -> FieldDef:
-    if not _KEY.match(key) or key in BUILTIN_KEYS or key == IGNORE:
-        raise InvalidInput(
-            f"{key!r} cannot be a field key: use lower-case letters, digits and underscores, "
-            "starting with a letter, and not a built-in field's name",
-            field="key",
-        )
-    if key in ENGINE_COLUMNS:
-        raise InvalidInput(
-            f"{key!r} cannot be a field key: rollbook's imports use that name for a column of "
-            f"their own; choose another (for example {key}_value), the label can still be "
-            "anything",
-            field="key",
-        )
+    _check_key(key)
     try:
         kind = FieldType(type)
     except ValueError:
@@ -148,6 +153,39 @@ def add_field(
             raise Conflict(f"the account already has a field {key!r}", field="key")
         q.insert_field(conn, settings.account_id, f)
     return f
+
+
+def rename_field(
+    store: Store, slug: str, key: str, new_key: str, *, label: str | None = None
+) -> FieldDef:
+    """Give a custom field another key (and, if given, label), with every contact's value of
+    it; with ``new_key`` its own key, only the label. Past imports, jobs and events keep the
+    key they were made with.
+
+    The way out for a field added before its key was refused (``ENGINE_COLUMNS``): an account
+    with one cannot import (``imports.refuse_engine_keys``) until it is renamed."""
+    if new_key != key:
+        _check_key(new_key, "new_key")
+    with store.write() as conn:
+        settings = q.settings_for(conn, slug)
+        lock_account(conn, settings.account_id)
+        f = next((f for f in settings.fields if f.key == key), None)
+        if f is None:
+            raise NotFound(f"the account has no field {key!r}", field="key")
+        if f.builtin:
+            raise InvalidInput(
+                f"{key!r} is a built-in field: only custom fields can be renamed", field="key"
+            )
+        if new_key != key and new_key in settings.keys:
+            raise Conflict(f"the account already has a field {new_key!r}", field="new_key")
+        if new_key == BIRTH_DATE_KEY and f.type is not FieldType.DATE:
+            raise InvalidInput(
+                f"{BIRTH_DATE_KEY} is the birth date duplicates are found by: only a date field "
+                "can have that key",
+                field="new_key",
+            )
+        q.rename_field(conn, settings.account_id, key, new_key, label or None)
+    return FieldDef(new_key, f.type, label or f.label, f.options)
 
 
 def set_account(

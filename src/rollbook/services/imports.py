@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rollbook.clock import iso, now
-from rollbook.errors import DriftGuardRefused
+from rollbook.errors import Conflict, DriftGuardRefused
 from rollbook.importing.apply import ImportContext
 from rollbook.importing.engine import BATCH_ROWS, Progress
 from rollbook.importing.engine import run_import as run_engine
@@ -25,7 +25,7 @@ from rollbook.importing.mapping import (
 )
 from rollbook.importing.read import FileFormat, ReadLimits, SourceFile, open_file
 from rollbook.importing.reports import write_changed_numbers, write_row_report
-from rollbook.model import IGNORE, AccountSettings, Code, ImportCounts
+from rollbook.model import ENGINE_COLUMNS, IGNORE, AccountSettings, Code, ImportCounts
 from rollbook.store import Store, lock_account
 from rollbook.store import accounts as q_accounts
 from rollbook.store import imports as q_imports
@@ -165,6 +165,22 @@ def _guard(
     )
 
 
+def refuse_engine_keys(settings: AccountSettings) -> None:
+    """Refuse to import into an account with a custom field named like a column of the import
+    engine's own (``model.ENGINE_COLUMNS``): such keys are refused when a field is added, but
+    a field added before they were would have the engine's values written into it (a field
+    ``ph`` got each row's phone) or fail the import. It must be renamed first."""
+    clash = sorted(f.key for f in settings.fields if not f.builtin and f.key in ENGINE_COLUMNS)
+    if clash:
+        key = clash[0]
+        raise Conflict(
+            f"the account's field {key!r} has a name rollbook's imports use for a column of "
+            "their own (it was added before such names were refused), so nothing was imported: "
+            f"rename the field first (rollbook fields rename -a {settings.slug} {key} NEW_KEY)",
+            account_field=key,
+        )
+
+
 def inspect_file(
     store: Store, slug: str, path: Path, options: ImportOptions | None = None
 ) -> FileInspection:
@@ -208,6 +224,7 @@ def import_file(
     transaction = store.preview(bulk=True) if dry_run else store.write(bulk=True)
     with transaction as conn:
         settings = q_accounts.settings_for(conn, slug)
+        refuse_engine_keys(settings)
         lock_account(conn, settings.account_id)
         mapping, remembered, sample = _resolve(conn, settings, source, options)
         _guard(conn, settings, mapping, remembered, sample, options.allow_unmapped_crm_id)

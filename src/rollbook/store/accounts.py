@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from rollbook.clock import now
 from rollbook.errors import NotFound
 from rollbook.model import BUILTIN_FIELDS, AccountSettings, FieldDef, FieldType
-from rollbook.store.schema import accounts, contacts, field_defs, mappings
+from rollbook.store.schema import accounts, contacts, field_bases, field_defs, mappings
 
 
 def insert_account(conn: Connection, slug: str, name: str, region: str) -> int:
@@ -77,6 +77,58 @@ def insert_field(conn: Connection, account_id: int, f: FieldDef) -> None:
             position=position,
         )
     )
+
+
+def rename_field(
+    conn: Connection, account_id: int, key: str, new_key: str, label: str | None
+) -> None:
+    """Give the custom field ``key`` the key ``new_key`` wherever the account keeps it: its
+    definition, the required fields, the remembered mapping, the merge bases and every contact's
+    custom values. (Past imports, jobs and events keep the key they were made with.)"""
+    account = accounts.c.id == account_id
+    values: dict[str, Any] = {"key": new_key}
+    if label is not None:
+        values["label"] = label
+    conn.execute(
+        field_defs.update()
+        .where(field_defs.c.account_id == account_id, field_defs.c.key == key)
+        .values(**values)
+    )
+    if new_key == key:
+        return
+    required = conn.execute(sa.select(accounts.c.required_fields).where(account)).scalar_one()
+    if key in required:
+        renamed = [new_key if k == key else k for k in required]
+        conn.execute(accounts.update().where(account).values(required_fields=renamed))
+    conn.execute(
+        mappings.update()
+        .where(mappings.c.account_id == account_id, mappings.c.field == key)
+        .values(field=new_key)
+    )
+    conn.execute(
+        field_bases.update()
+        .where(field_bases.c.account_id == account_id, field_bases.c.field == key)
+        .values(field=new_key)
+    )
+    # Keys are letters, digits and underscores: safe inside a JSON path.
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text(
+                "UPDATE contacts SET custom = (custom - CAST(:key AS text)) "
+                "|| jsonb_build_object(CAST(:new_key AS text), custom -> CAST(:key AS text)) "
+                "WHERE account_id = :account AND custom ? CAST(:key AS text)"
+            ),
+            {"key": key, "new_key": new_key, "account": account_id},
+        )
+    else:
+        conn.execute(
+            sa.text(
+                "UPDATE contacts SET custom = json_set(json_remove(custom, :old_path), "
+                ":new_path, json(custom -> :old_path)) "
+                "WHERE account_id = :account AND json_type(custom, :old_path) IS NOT NULL"
+            ),
+            {"old_path": f"$.{key}", "new_path": f"$.{new_key}", "account": account_id},
+        )
 
 
 def set_account_options(conn: Connection, account_id: int, **values: Any) -> None:

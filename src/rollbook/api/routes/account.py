@@ -12,6 +12,7 @@ from rollbook.api.schemas import (
     AccountPatch,
     FieldIn,
     FieldOut,
+    FieldPatch,
     NewToken,
     SmallId,
     TokenIn,
@@ -56,6 +57,17 @@ def add_field(request: Request, body: FieldIn, caller: Admin) -> Any:
     f = accounts_service.add_field(
         store, caller.slug, body.key, type=body.type, label=body.label, options=body.options
     )
+    settings = accounts_service.account_settings(store, caller.slug)
+    return next(x for x in accounts_service.fields_json(settings) if x["key"] == f.key)
+
+
+@router.patch("/fields/{key}", response_model=FieldOut)
+def rename_field(request: Request, key: str, body: FieldPatch, caller: Admin) -> Any:
+    """Give a custom field another key or label, with every contact's value of it (past
+    imports and events keep the old key). An account with a field named like a column of the
+    imports' own (added before such names were refused) imports again once it is renamed."""
+    store = request.app.state.store
+    f = accounts_service.rename_field(store, caller.slug, key, body.key or key, label=body.label)
     settings = accounts_service.account_settings(store, caller.slug)
     return next(x for x in accounts_service.fields_json(settings) if x["key"] == f.key)
 
