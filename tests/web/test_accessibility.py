@@ -61,6 +61,7 @@ def test_pages_name_every_control_and_work_from_the_keyboard(
     server: Server, store: Store, page: Page, tmp_path: Path
 ) -> None:
     accounts_service.create_account(store, "north", region="US", name="North College")
+    accounts_service.add_field(store, "north", "program")  # so settings offers a rename too
     auth.create_user(store, "staff@north.example", PASSWORD)
     auth.grant(store, "staff@north.example", "north", "admin")
     path = write_csv(tmp_path / "fall.csv", FILE)

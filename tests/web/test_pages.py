@@ -143,6 +143,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/uploads/{upload_id}": {"action": "import"},
     "/settings/account": {"region": "GB"},
     "/settings/fields": {"key": "mallory", "type": "text"},
+    "/settings/fields/rename": {"key": "program", "new_key": "mallory"},
     "/settings/users": {"email": "mallory@evil.example", "password": PASSWORD, "role": "admin"},
     "/settings/tokens": {"name": "mallory", "role": "admin"},
 }
@@ -337,6 +338,7 @@ def test_roles_decide_what_a_user_may_do(web: Web) -> None:
     assert web.post(contact, {"f:first_name": "Mariana", "csrf_token": csrf}).status_code == 303
     for url, data in (
         ("/settings/fields", FORMS["/settings/fields"]),
+        ("/settings/fields/rename", FORMS["/settings/fields/rename"]),
         ("/settings/users", FORMS["/settings/users"]),
         ("/settings/account", FORMS["/settings/account"]),
     ):
@@ -344,6 +346,30 @@ def test_roles_decide_what_a_user_may_do(web: Web) -> None:
         assert response.status_code == 403 and "admin role" in response.text, url
     after = _state(web.store)
     assert after["accounts"] == before["accounts"] and after["users"] == before["users"]
+    assert after["field_defs"] == before["field_defs"]
+
+
+def test_an_admin_renames_a_field_on_the_settings_page(web: Web) -> None:
+    csrf = web.sign_in("admin@north.example")
+    assert "Rename a field" not in web.client.get("/settings").text  # no custom field yet
+    added = web.post("/settings/fields", {"key": "program", "type": "text", "csrf_token": csrf})
+    assert added.status_code == 303
+    page = web.client.get("/settings").text
+    assert "Rename a field" in page and '<option value="program">program</option>' in page
+    refused = web.post(
+        "/settings/fields/rename", {"key": "program", "new_key": "ph", "csrf_token": csrf}
+    )
+    assert refused.status_code == 422 and "imports use that name" in refused.text
+    renamed = web.post(
+        "/settings/fields/rename",
+        {"key": "program", "new_key": "major", "label": "Major", "csrf_token": csrf},
+    )
+    assert renamed.status_code == 303 and renamed.headers["location"] == "/settings#fields"
+    page = web.client.get("/settings").text
+    assert "Field program is now major." in page
+    page = web.client.get("/settings").text  # the message shown once
+    assert '<option value="major">major</option>' in page
+    assert '<td class="mono">major</td>' in page and '<td class="mono">program</td>' not in page
 
 
 def test_pages_carry_the_security_headers(web: Web) -> None:

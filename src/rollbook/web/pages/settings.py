@@ -83,6 +83,24 @@ async def add_field(request: Request, viewer: AdminForm) -> Response:
     return redirect("/settings#fields", f"Field {f.label} added.")
 
 
+@router.post("/settings/fields/rename")
+async def rename_field(request: Request, viewer: AdminForm) -> Response:
+    """Another key (and label) for a custom field, with every contact's value of it."""
+    form = await request.form()
+    key = str(form.get("key", ""))
+    try:
+        f = accounts_service.rename_field(
+            request.app.state.store,
+            viewer.slug,
+            key,
+            str(form.get("new_key", "")).strip(),
+            label=str(form.get("label", "")).strip() or None,
+        )
+    except RollbookError as error:
+        return _refused(request, viewer, error, "rename")
+    return redirect("/settings#fields", f"Field {key} is now {f.key}.")
+
+
 @router.post("/settings/users")
 async def add_user(request: Request, viewer: AdminForm) -> Response:
     """Give someone a role here: a new user with a first password, or a user who exists."""
