@@ -81,6 +81,9 @@ def test_account_and_fields(api: Api) -> None:
     assert (r.json()["key"], r.json()["label"]) == ("start_term", "First term")
     assert [f["key"] for f in api.get("/api/v1/fields").json()][-1] == "start_term"
     _error(api.patch("/api/v1/fields/term", json={"key": "x"}), 404, "not-found")
+    api.post("/api/v1/fields", json={"key": "campus"})
+    taken = _error(api.patch("/api/v1/fields/start_term", json={"key": "campus"}), 409, "conflict")
+    assert taken["details"] == {"field": "new_key"}
     _error(api.patch("/api/v1/fields/email", json={"key": "mail"}), 422, "invalid-input")
     renamed = _error(
         api.patch("/api/v1/fields/start_term", json={"key": "target"}), 422, "invalid-input"

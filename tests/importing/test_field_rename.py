@@ -3,6 +3,9 @@ left behind: its imports are refused, with nothing written, until the field is r
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from rollbook.services import contacts as contacts_service
 from rollbook.services import imports as imports_service
 from rollbook.store import Store
 from rollbook.store import accounts as q_accounts
-from rollbook.store.schema import contacts, field_bases, imports
+from rollbook.store.schema import contacts, field_bases, imports, jobs
 
 HEAD = "Student ID,First Name,Mobile Phone,Term"
 ROWS = ["S1,Ann,(212) 555-0101,Fall", "S2,Bo,(212) 555-0102,Spring"]
@@ -169,3 +172,121 @@ def test_the_field_bases_are_the_accounts_own(store: Store, tmp_path: Path) -> N
             sa.select(field_bases.c.field).join(contacts).where(contacts.c.crm_id == "S1")
         )
         assert sorted(f for (f,) in fields) == ["start_term", "term"]
+
+
+def _blocked(store: Store) -> None:
+    """Until another transaction waits for a lock (PostgreSQL), or a moment (SQLite, where a
+    second writer waits to begin)."""
+    if store.engine.dialect.name != "postgresql":
+        time.sleep(0.5)
+        return
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    deadline = time.monotonic() + 30
+    with store.engine.connect() as conn:
+        while not conn.execute(waiting).scalar_one():
+            assert time.monotonic() < deadline, "the import never waited for the rename"
+            time.sleep(0.02)
+
+
+def test_an_import_that_waited_for_a_rename_works_with_the_renamed_field(
+    store: Store, tmp_path: Path
+) -> None:
+    """An import asked for while a rename is under way waits for it, then reads the account as
+    the rename left it: on PostgreSQL, fields read before the wait would be the old ones, and
+    the import would rebuild each contact's custom values under the old key."""
+    accounts_service.create_account(store, "acme")
+    accounts_service.add_field(store, "acme", "term")
+    _import(store, _write(tmp_path, ROWS), {"Student ID": "crm_id", "Mobile Phone": "phone"})
+    ann = next(c for c in contacts_service.list_contacts(store, "acme") if c["crm_id"] == "S1")
+    contacts_service.set_contact(store, "acme", ann["id"], {"term": "Winter"})
+    # The next file (its mapping remembered): Ann has a new phone, and her term as it was sent.
+    path = _write(tmp_path, ["S1,Ann,(212) 555-0199,Fall", "S2,Bo,(212) 555-0102,Spring"])
+    done: list[imports_service.ImportResult] = []
+    with store.write() as conn:  # the rename, under way
+        settings = q_accounts.locked_settings(conn, "acme")
+        q_accounts.rename_field(conn, settings.account_id, "term", "start_term", None)
+        waiting = threading.Thread(target=lambda: done.append(_import(store, path)))
+        waiting.start()
+        _blocked(store)
+    waiting.join(60)
+    assert done and done[0].counts.statuses["updated"] == 1
+    assert _custom(store) == {"S1": {"start_term": "Winter"}, "S2": {"start_term": "Spring"}}
+    phones = {c["crm_id"]: c["phone"] for c in contacts_service.list_contacts(store, "acme")}
+    assert phones["S1"] == "+12125550199"
+
+
+#: A value of each kind of field, as a file gives it, and as the contact then holds it.
+KINDS = {
+    "motto": ("text", (), 'Éé \\ "q" ☃', 'Éé \\ "q" ☃'),
+    "gpa": ("number", (), "3.50", 3.5),
+    "enrolled": ("date", (), "2024-09-01", "2024-09-01"),
+    "housing": ("boolean", (), "yes", True),
+    "program": ("choice", ("Nursing", "Biology"), "nursing", "Nursing"),
+}
+
+
+def test_a_rename_keeps_the_values_of_every_kind_of_field(store: Store, tmp_path: Path) -> None:
+    accounts_service.create_account(store, "acme")
+    for key, (kind, options, _, _) in KINDS.items():
+        accounts_service.add_field(store, "acme", key, type=kind, options=options)
+    head = "Student ID,Mobile Phone," + ",".join(KINDS)
+    cells = ",".join(
+        f'"{given.replace(chr(34), chr(34) * 2)}"' for _, _, given, _ in KINDS.values()
+    )
+    mapping = {"Student ID": "crm_id", "Mobile Phone": "phone", **{k: k for k in KINDS}}
+    _import(store, _write(tmp_path, [f"S1,(212) 555-0101,{cells}"], head), mapping)
+    assert _custom(store)["S1"] == {k: held for k, (_, _, _, held) in KINDS.items()}
+    for key in KINDS:
+        accounts_service.rename_field(store, "acme", key, f"{key}_2")
+    assert _custom(store)["S1"] == {f"{k}_2": held for k, (_, _, _, held) in KINDS.items()}
+    # The same row again, mapped to the new keys: nothing to change.
+    again = _import(
+        store,
+        _write(tmp_path, [f"S1,(212) 555-0101,{cells}"], head),
+        {**mapping, **{k: f"{k}_2" for k in KINDS}},
+    )
+    assert again.counts.statuses["unchanged"] == 1
+
+
+def test_a_rename_reaches_the_mappings_of_queued_jobs_and_previews(store: Store) -> None:
+    accounts_service.create_account(store, "acme")
+    accounts_service.add_field(store, "acme", "term")
+    account = accounts_service.account_settings(store, "acme").account_id
+    options = {"mapping": {"Term": "term", "Student ID": "crm_id"}, "allow_unmapped_crm_id": False}
+    made = [("preview", "done"), ("import", "queued"), ("import", "done")]
+    with store.write() as conn:
+        for kind, status in made:
+            conn.execute(
+                jobs.insert().values(
+                    account_id=account,
+                    kind=kind,
+                    options=options,
+                    status=status,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    accounts_service.rename_field(store, "acme", "term", "start_term")
+    with store.read() as conn:
+        kept = [
+            r.options["mapping"]["Term"] for r in conn.execute(jobs.select().order_by(jobs.c.id))
+        ]
+    # The finished import's job is history: it keeps the key it ran with.
+    assert kept == ["start_term", "start_term", "term"]
+
+
+def test_labels_and_the_upload_page_refusal(store: Store, tmp_path: Path) -> None:
+    accounts_service.create_account(store, "acme")
+    accounts_service.add_field(store, "acme", "term")
+    with pytest.raises(InvalidInput, match="at most 200 characters"):
+        accounts_service.rename_field(store, "acme", "term", "start_term", label="x" * 201)
+    with pytest.raises(InvalidInput, match="at most 200 characters"):
+        accounts_service.add_field(store, "acme", "campus", label="x" * 201)
+    same = accounts_service.rename_field(store, "acme", "term", "term", label="Start term")
+    assert (same.key, same.label) == ("term", "Start term")
+    # An account with an engine-named field hears of it when a file is looked at, too.
+    _old_field(store, "target")
+    with pytest.raises(Conflict, match="field 'target'"):
+        imports_service.inspect_file(store, "acme", _write(tmp_path, ROWS))

@@ -19,7 +19,7 @@ from rollbook.model import (
     FieldDef,
     FieldType,
 )
-from rollbook.store import Store, lock_account
+from rollbook.store import Store
 from rollbook.store import accounts as q
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -109,6 +109,19 @@ def _check_key(key: str, field: str = "key") -> None:
         )
 
 
+#: The longest label a field can have (``field_defs.label``).
+MAX_LABEL = 200
+
+
+def _label(label: str | None) -> str | None:
+    """A label as given, or ``None`` for none; refused if it is too long."""
+    if label is None or not label.strip():
+        return None
+    if len(label) > MAX_LABEL:
+        raise InvalidInput(f"a label has at most {MAX_LABEL} characters", field="label")
+    return label
+
+
 def add_field(
     store: Store,
     slug: str,
@@ -145,10 +158,9 @@ def add_field(
         raise InvalidInput(
             "the options of a choice field must differ (ignoring case)", field="options"
         )
-    f = FieldDef(key, kind, label or key.replace("_", " ").capitalize(), clean_options)
+    f = FieldDef(key, kind, _label(label) or key.replace("_", " ").capitalize(), clean_options)
     with store.write() as conn:
-        settings = q.settings_for(conn, slug)
-        lock_account(conn, settings.account_id)
+        settings = q.locked_settings(conn, slug)
         if key in settings.keys:
             raise Conflict(f"the account already has a field {key!r}", field="key")
         q.insert_field(conn, settings.account_id, f)
@@ -167,8 +179,7 @@ def rename_field(
     if new_key != key:
         _check_key(new_key, "new_key")
     with store.write() as conn:
-        settings = q.settings_for(conn, slug)
-        lock_account(conn, settings.account_id)
+        settings = q.locked_settings(conn, slug)
         f = next((f for f in settings.fields if f.key == key), None)
         if f is None:
             raise NotFound(f"the account has no field {key!r}", field="key")
@@ -184,8 +195,8 @@ def rename_field(
                 "can have that key",
                 field="new_key",
             )
-        q.rename_field(conn, settings.account_id, key, new_key, label or None)
-    return FieldDef(new_key, f.type, label or f.label, f.options)
+        q.rename_field(conn, settings.account_id, key, new_key, _label(label))
+    return FieldDef(new_key, f.type, _label(label) or f.label, f.options)
 
 
 def set_account(
@@ -196,8 +207,7 @@ def set_account(
     required: Sequence[str] | None = None,
 ) -> AccountSettings:
     with store.write() as conn:
-        settings = q.settings_for(conn, slug)
-        lock_account(conn, settings.account_id)
+        settings = q.locked_settings(conn, slug)
         values: dict[str, Any] = {}
         if region is not None:
             values["region"] = check_region(region)

@@ -29,7 +29,7 @@ from rollbook.model import (
     FieldType,
     Source,
 )
-from rollbook.store import Store, lock_account
+from rollbook.store import Store
 from rollbook.store import accounts as q_accounts
 from rollbook.store import contacts as q
 from rollbook.store import imports as q_imports
@@ -154,8 +154,7 @@ def set_contact(
     if how.source not in EDIT_SOURCES:
         raise InvalidInput("an edit comes from staff or from the contact", field="source")
     with store.write() as conn:
-        settings = q_accounts.settings_for(conn, slug)
-        lock_account(conn, settings.account_id)
+        settings = q_accounts.locked_settings(conn, slug)
         changes = parse_changes(raw, settings)
         cid = _resolve_id(conn, settings.account_id, contact_id)
         contact = q.fetch_states(conn, settings, [cid])[cid]
@@ -237,8 +236,7 @@ def create_contact(
 ) -> dict[str, Any]:
     """Create one contact on the platform. Required fields and uniqueness as for imports."""
     with store.write() as conn:
-        settings = q_accounts.settings_for(conn, slug)
-        lock_account(conn, settings.account_id)
+        settings = q_accounts.locked_settings(conn, slug)
         changes = parse_changes(raw, settings)
         values = {f.key: f.cleared_value for f in settings.fields if f.type is not FieldType.ID}
         values.update({k: v for k, v in changes.items() if isinstance(v, str)})

@@ -26,7 +26,7 @@ from rollbook.importing.mapping import (
 from rollbook.importing.read import FileFormat, ReadLimits, SourceFile, open_file
 from rollbook.importing.reports import write_changed_numbers, write_row_report
 from rollbook.model import ENGINE_COLUMNS, IGNORE, AccountSettings, Code, ImportCounts
-from rollbook.store import Store, lock_account
+from rollbook.store import Store
 from rollbook.store import accounts as q_accounts
 from rollbook.store import imports as q_imports
 from rollbook.store.schema import contacts
@@ -176,7 +176,9 @@ def refuse_engine_keys(settings: AccountSettings) -> None:
         raise Conflict(
             f"the account's field {key!r} has a name rollbook's imports use for a column of "
             "their own (it was added before such names were refused), so nothing was imported: "
-            f"rename the field first (rollbook fields rename -a {settings.slug} {key} NEW_KEY)",
+            "an admin renames the field first (Settings → Rename a field; "
+            f"rollbook fields rename -a {settings.slug} {key} NEW_KEY; "
+            f"or PATCH /api/v1/fields/{key})",
             account_field=key,
         )
 
@@ -189,6 +191,7 @@ def inspect_file(
     source = open_file(path, limits=options.limits, sheet=options.sheet)
     with store.read() as conn:
         settings = q_accounts.settings_for(conn, slug)
+        refuse_engine_keys(settings)  # said at once, not when the import is asked for
         mapping, remembered, sample = _resolve(conn, settings, source, options)
         try:
             _guard(conn, settings, mapping, remembered, sample, options.allow_unmapped_crm_id)
@@ -223,9 +226,8 @@ def import_file(
     source = open_file(path, limits=options.limits, sheet=options.sheet)
     transaction = store.preview(bulk=True) if dry_run else store.write(bulk=True)
     with transaction as conn:
-        settings = q_accounts.settings_for(conn, slug)
+        settings = q_accounts.locked_settings(conn, slug)
         refuse_engine_keys(settings)
-        lock_account(conn, settings.account_id)
         mapping, remembered, sample = _resolve(conn, settings, source, options)
         _guard(conn, settings, mapping, remembered, sample, options.allow_unmapped_crm_id)
         at = now()

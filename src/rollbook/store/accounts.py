@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from rollbook.clock import now
 from rollbook.errors import NotFound
 from rollbook.model import BUILTIN_FIELDS, AccountSettings, FieldDef, FieldType
-from rollbook.store.schema import accounts, contacts, field_bases, field_defs, mappings
+from rollbook.store.database import lock_account
+from rollbook.store.schema import accounts, contacts, field_bases, field_defs, jobs, mappings
 
 
 def insert_account(conn: Connection, slug: str, name: str, region: str) -> int:
@@ -61,6 +62,14 @@ def settings_for(conn: Connection, slug: str) -> AccountSettings:
     )
 
 
+def locked_settings(conn: Connection, slug: str) -> AccountSettings:
+    """``settings_for`` the account, read once this transaction holds its writers' lock
+    (``lock_account``). On PostgreSQL a read before the lock can miss what a writer it then
+    waited for committed — a field renamed — and the transaction would go on with the old."""
+    lock_account(conn, account_row(conn, slug).id)
+    return settings_for(conn, slug)
+
+
 def insert_field(conn: Connection, account_id: int, f: FieldDef) -> None:
     position = conn.execute(
         sa.select(sa.func.count())
@@ -83,8 +92,9 @@ def rename_field(
     conn: Connection, account_id: int, key: str, new_key: str, label: str | None
 ) -> None:
     """Give the custom field ``key`` the key ``new_key`` wherever the account keeps it: its
-    definition, the required fields, the remembered mapping, the merge bases and every contact's
-    custom values. (Past imports, jobs and events keep the key they were made with.)"""
+    definition, the required fields, the remembered mapping, the merge bases, every contact's
+    custom values and the mappings of queued jobs and previews. (Past imports, finished
+    imports' jobs and events keep the key they were made with.)"""
     account = accounts.c.id == account_id
     values: dict[str, Any] = {"key": new_key}
     if label is not None:
@@ -110,7 +120,25 @@ def rename_field(
         .where(field_bases.c.account_id == account_id, field_bases.c.field == key)
         .values(field=new_key)
     )
-    # Keys are letters, digits and underscores: safe inside a JSON path.
+    # The mappings jobs still act on: a queued job's, and a preview's ("Import now" reuses it).
+    waiting = conn.execute(
+        sa.select(jobs.c.id, jobs.c.options).where(
+            jobs.c.account_id == account_id,
+            sa.or_(jobs.c.status == "queued", jobs.c.kind == "preview"),
+        )
+    )
+    for job_id, options in waiting.all():
+        mapped: dict[str, str] = options.get("mapping") or {}
+        if key in mapped.values():
+            remapped = {h: new_key if f == key else f for h, f in mapped.items()}
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(options={**options, "mapping": remapped})
+            )
+    # Keys are letters, digits and underscores: safe inside a JSON path. Every value is a JSON
+    # string (importing/prepare.custom_json, store/contacts.to_columns), which ``json_set``
+    # writes back as one.
     if conn.dialect.name == "postgresql":
         conn.execute(
             sa.text(
@@ -124,7 +152,7 @@ def rename_field(
         conn.execute(
             sa.text(
                 "UPDATE contacts SET custom = json_set(json_remove(custom, :old_path), "
-                ":new_path, json(custom -> :old_path)) "
+                ":new_path, json_extract(custom, :old_path)) "
                 "WHERE account_id = :account AND json_type(custom, :old_path) IS NOT NULL"
             ),
             {"old_path": f"$.{key}", "new_path": f"$.{new_key}", "account": account_id},
