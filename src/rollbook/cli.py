@@ -192,15 +192,22 @@ def fields_add(
 @fields.command("rename")
 @account_option
 @click.argument("key")
-@click.argument("new_key")
-@click.option("--label", help="A new label too (default: the label stays).")
+@click.argument("new_key", required=False)
+@click.option("--label", help="A new label (default: the label stays).")
 @pass_state
-def fields_rename(state: State, account: str, key: str, new_key: str, label: str | None) -> None:
-    """Give the custom field KEY the key NEW_KEY, with every contact's value of it. Past
-    imports and events keep the old key."""
+def fields_rename(
+    state: State, account: str, key: str, new_key: str | None, label: str | None
+) -> None:
+    """Give the custom field KEY the key NEW_KEY, with every contact's value of it (or, with
+    --label alone, another label). Past imports and events keep the old key."""
+    if new_key is None and label is None:
+        raise click.UsageError("give NEW_KEY, or --label for a new label")
     with _errors():
-        f = accounts_service.rename_field(state.store, account, key, new_key, label=label)
-    click.echo(f"Renamed field {key} to {f.key} in {account}.")
+        f = accounts_service.rename_field(state.store, account, key, new_key or key, label=label)
+    if f.key == key:
+        click.echo(f"Field {key} of {account} is now labelled {f.label!r}.")
+    else:
+        click.echo(f"Renamed field {key} to {f.key} in {account}.")
 
 
 @fields.command("list")

@@ -151,6 +151,11 @@ def test_rename_from_the_command_line(store: Store, tmp_path: Path) -> None:
     assert [f["key"] for f in listed if not f["builtin"]] == ["start_term"]
     refused = rb("fields", "rename", "-a", "acme", "start_term", "ph", ok=False)
     assert refused.exit_code != 0 and "imports use that name" in refused.stderr
+    run = rb("fields", "rename", "-a", "acme", "start_term", "--label", "First term")
+    assert run.stdout == "Field start_term of acme is now labelled 'First term'.\n"
+    assert rb("fields", "list", "-a", "acme", "--json").json()[-1]["label"] == "First term"
+    neither = rb("fields", "rename", "-a", "acme", "start_term", ok=False)
+    assert neither.exit_code == 2 and "give NEW_KEY, or --label" in neither.stderr
 
 
 def test_the_field_bases_are_the_accounts_own(store: Store, tmp_path: Path) -> None:
@@ -290,3 +295,18 @@ def test_labels_and_the_upload_page_refusal(store: Store, tmp_path: Path) -> Non
     _old_field(store, "target")
     with pytest.raises(Conflict, match="field 'target'"):
         imports_service.inspect_file(store, "acme", _write(tmp_path, ROWS))
+
+
+def test_a_new_label_keeps_the_import_prints_and_a_new_key_does_not(
+    store: Store, tmp_path: Path
+) -> None:
+    accounts_service.create_account(store, "acme")
+    accounts_service.add_field(store, "acme", "term")
+    path = _write(tmp_path, ROWS)
+    _import(store, path, {"Student ID": "crm_id", "Mobile Phone": "phone", "Term": "term"})
+    assert _import(store, path).passed == 2  # each row matched its contact's print
+    accounts_service.rename_field(store, "acme", "term", "term", label="Start term")
+    assert _import(store, path).passed == 2
+    accounts_service.rename_field(store, "acme", "term", "start_term")
+    again = _import(store, path)
+    assert again.passed == 0 and again.counts.statuses["unchanged"] == 2

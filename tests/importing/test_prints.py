@@ -36,6 +36,15 @@ def test_the_seed_is_keyed_by_what_an_outcome_depends_on(monkeypatch: pytest.Mon
     fewer = FileMapping((Column(0, "ID", "crm_id", "exact"), Column(1, "Cell", None)))
     assert prints.seed(other_region, MAPPING) != seed
     assert prints.seed(SETTINGS, fewer) != seed
+    # A field's key, type or options change what a row does; its label does not.
+    relabelled = AccountSettings(
+        1, "acme", "US", (FIELDS[0], FieldDef("phone", FieldType.PHONE, "Cell"))
+    )
+    assert prints.seed(relabelled, MAPPING) == seed
+    retyped = AccountSettings(
+        1, "acme", "US", (FieldDef("crm_id", FieldType.ID, "CRM ID"), FIELDS[1])
+    )
+    assert prints.seed(retyped, MAPPING) != seed
     monkeypatch.setattr(prints, "RULES_VERSION", prints.RULES_VERSION + 1)
     assert prints.seed(SETTINGS, MAPPING) != seed
 

@@ -24,7 +24,7 @@ A row that fails a check after it was read ahead is planned like any other (``de
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 
 import polars as pl
@@ -57,7 +57,10 @@ def seed(settings: AccountSettings, mapping: FileMapping) -> int:
     settings, the mapping, the rules (rollbook's version, ``RULES_VERSION``), and the libraries
     whose results a row's values come from. Polars' hash is stable for one version (and
     across processes); phonenumbers' metadata changes what a number normalises to, and
-    email-validator what an email does."""
+    email-validator what an email does. The fields' labels are left out: they change how a
+    field is shown, not what a row does, and relabelling one should not cost the next import
+    a check of every row."""
+    unlabelled = replace(settings, fields=tuple(replace(f, label="") for f in settings.fields))
     key = repr(
         (
             RULES_VERSION,
@@ -65,7 +68,7 @@ def seed(settings: AccountSettings, mapping: FileMapping) -> int:
             pl.__version__,
             version("phonenumbers"),
             version("email-validator"),
-            settings,
+            unlabelled,
             sorted(mapping.fields),  # which fields; not where their columns are
         )
     )
