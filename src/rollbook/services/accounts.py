@@ -178,6 +178,7 @@ def rename_field(
     with one cannot import (``imports.refuse_engine_keys``) until it is renamed."""
     if new_key != key:
         _check_key(new_key, "new_key")
+    label = _label(label)
     with store.write() as conn:
         settings = q.locked_settings(conn, slug)
         f = next((f for f in settings.fields if f.key == key), None)
@@ -195,8 +196,8 @@ def rename_field(
                 "can have that key",
                 field="new_key",
             )
-        q.rename_field(conn, settings.account_id, key, new_key, _label(label))
-    return FieldDef(new_key, f.type, _label(label) or f.label, f.options)
+        q.rename_field(conn, settings.account_id, key, new_key, label)
+    return FieldDef(new_key, f.type, label or f.label, f.options)
 
 
 def set_account(
