@@ -22,6 +22,7 @@ from rollbook.api.security import ADMIN, READ
 from rollbook.services import accounts as accounts_service
 from rollbook.services import auth
 from rollbook.services.auth import Principal
+from rollbook.store import Store
 
 router = APIRouter(prefix=API_PREFIX, tags=["account"])
 Reader = Annotated[Principal, Depends(READ)]
@@ -57,8 +58,7 @@ def add_field(request: Request, body: FieldIn, caller: Admin) -> Any:
     f = accounts_service.add_field(
         store, caller.slug, body.key, type=body.type, label=body.label, options=body.options
     )
-    settings = accounts_service.account_settings(store, caller.slug)
-    return next(x for x in accounts_service.fields_json(settings) if x["key"] == f.key)
+    return _field_out(store, caller.slug, f.key)
 
 
 @router.patch("/fields/{key}", response_model=FieldOut)
@@ -68,8 +68,13 @@ def rename_field(request: Request, key: str, body: FieldPatch, caller: Admin) ->
     imports' own (added before such names were refused) imports again once it is renamed."""
     store = request.app.state.store
     f = accounts_service.rename_field(store, caller.slug, key, body.key or key, label=body.label)
-    settings = accounts_service.account_settings(store, caller.slug)
-    return next(x for x in accounts_service.fields_json(settings) if x["key"] == f.key)
+    return _field_out(store, caller.slug, f.key)
+
+
+def _field_out(store: Store, slug: str, key: str) -> dict[str, Any]:
+    """The field ``key`` as ``GET /fields`` lists it."""
+    settings = accounts_service.account_settings(store, slug)
+    return next(x for x in accounts_service.fields_json(settings) if x["key"] == key)
 
 
 @router.get("/tokens", response_model=list[TokenOut])
