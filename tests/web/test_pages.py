@@ -369,6 +369,12 @@ def test_an_admin_renames_a_field_on_the_settings_page(web: Web) -> None:
     assert renamed.status_code == 303 and renamed.headers["location"] == "/settings#fields"
     page = web.client.get("/settings").text
     assert "Field program is now major." in page
+    relabelled = web.post(
+        "/settings/fields/rename",
+        {"key": "major", "new_key": "major", "label": "Main subject", "csrf_token": csrf},
+    )
+    assert relabelled.status_code == 303
+    assert "Field major is now Main subject." in web.client.get("/settings").text
     page = web.client.get("/settings").text  # the message shown once
     assert '<option value="major">major</option>' in page
     assert '<td class="mono">major</td>' in page and '<td class="mono">program</td>' not in page

@@ -98,7 +98,8 @@ async def rename_field(request: Request, viewer: AdminForm) -> Response:
         )
     except RollbookError as error:
         return _refused(request, viewer, error, "rename")
-    return redirect("/settings#fields", f"Field {key} is now {f.key}.")
+    done = f"Field {key} is now {f.key}." if f.key != key else f"Field {key} is now {f.label}."
+    return redirect("/settings#fields", done)
 
 
 @router.post("/settings/users")
