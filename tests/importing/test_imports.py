@@ -170,6 +170,40 @@ def test_remembered_mapping_and_unmapped_columns(acme: Store, tmp_path: Path) ->
     assert unmapped["E-mail address"].suggestions[0].field == "email"
 
 
+def test_only_mapped_columns_are_carried_but_every_cell_counts_for_a_blank_row(
+    acme: Store, tmp_path: Path
+) -> None:
+    """The engine's batches hold the mapped columns' cells only (a student system's export
+    has many it ignores); a row with something in an ignored column alone is still a row, and
+    is reported, not counted blank."""
+    text = (
+        "Student ID,Notes,Mobile Phone,Advisor\n"
+        "S1,,(212) 555-0101,\n"
+        ",call back,,\n"  # row 3: only an ignored cell
+        ",  ,,\t\n"  # row 4: white space only, blank
+        "S2,x,212.555.0102,Dr. Nick\n"
+    )
+    seen: list[list[str]] = []
+    normalise = ahead.normalise_batch
+
+    def spy(batch: read.Batch, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        seen.append(batch.cells.columns)
+        return normalise(batch, *args, **kwargs)  # type: ignore[arg-type]
+
+    with mock.patch.object(ahead, "normalise_batch", spy):
+        result = _run(
+            acme, _file(tmp_path, text), explicit={**MAP, "Notes": "ignore", "Advisor": "ignore"}
+        )
+    assert seen and all(columns == ["0", "2"] for columns in seen)
+    assert (result.rows, result.blank_rows) == (3, 1)
+    report = pl.concat(result.report).select("row", "status", "codes").sort("row").rows()
+    assert report == [
+        (2, "created", None),
+        (3, "skipped", "blank-required-data-in-record"),
+        (5, "created", None),
+    ]
+
+
 def test_usual_export_headers_are_suggested_not_mapped(acme: Store, tmp_path: Path) -> None:
     text = "Student ID,Cell,Surname,E-mail\nS1,(212) 555-0142,Lopez,m@x.edu\n"
     result = _run(acme, _file(tmp_path, text), dry_run=True)

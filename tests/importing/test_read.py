@@ -40,13 +40,21 @@ def write(tmp_path: Path, data: bytes | str, name: str = "students.csv") -> Path
     return path
 
 
-def read_all(source: SourceFile, batch_rows: int = 100_000) -> tuple[list[Row], list[BadRow], int]:
-    """Every data row, every bad row and the number of blank rows, checking batch invariants."""
+def read_all(
+    source: SourceFile, batch_rows: int = 100_000, kept: list[int] | None = None
+) -> tuple[list[Row], list[BadRow], int]:
+    """Every data row, every bad row and the number of blank rows, checking batch invariants.
+    With ``kept``, the cells of those columns only, a row blank only when all its cells are."""
     rows: list[Row] = []
     bad: list[BadRow] = []
     blank = 0
-    expected_columns = [str(i) for i in range(len(source.headers))]
-    for batch in source.batches(batch_rows=batch_rows):
+    expected_columns = [str(i) for i in (kept or range(len(source.headers)))]
+    batches = (
+        source.batches(batch_rows=batch_rows)
+        if kept is None
+        else source.batches(batch_rows, kept, blank_by_all_cells=True)
+    )
+    for batch in batches:
         assert batch.rows.dtype == pl.Int64
         assert batch.cells.columns == expected_columns
         assert all(dtype == pl.String for dtype in batch.cells.dtypes)
@@ -663,6 +671,67 @@ def test_any_written_table_reads_back_exactly(
     assert got_rows == expected_rows
     assert [b.row for b in got_bad] == expected_bad
     assert got_blank == expected_blank
+
+
+@given(
+    table=tables(),
+    engine=st.sampled_from(["pyarrow", "pyarrow, small blocks", "csv module"]),
+    chosen=st.lists(st.integers(0, 4), min_size=1, unique=True),
+)
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_kept_columns_read_as_the_whole_rows_do(
+    tmp_path: Path,
+    table: tuple[bytes, str, str, list[tuple[str, list[str]]]],
+    engine: str,
+    chosen: list[int],
+) -> None:
+    """The import reads only its mapped columns' cells (``blank_by_all_cells``): the same rows,
+    bad rows and blank rows as the whole file, each row's kept cells as they were. A row whose
+    kept cells are empty is blank only if its other cells are too."""
+    path = write(tmp_path, table[0])
+    with (
+        csv_module_only() if engine == "csv module" else ENGINES["pyarrow"](),
+        block_size(1024 if engine.endswith("small blocks") else read._BLOCK_BYTES),
+    ):
+        source = open_file(path)
+        kept = sorted({c % len(source.headers) for c in chosen})
+        rows, bad, blank = read_all(source, batch_rows=7)
+        got = read_all(source, batch_rows=7, kept=kept)
+    assert got == ([(n, [c[i] for i in kept]) for n, c in rows], bad, blank)
+
+
+@pytest.mark.parametrize("engine", [*ENGINES, "xlsx"])
+def test_a_row_with_cells_only_outside_the_kept_columns_is_not_blank(
+    tmp_path: Path, engine: str
+) -> None:
+    table = [
+        ["Name", "Notes", "Phone", "Advisor"],
+        ["Zoë", "", "555", ""],
+        ["", "call back", "", ""],  # only a column not kept: a row, its kept cells empty
+        ["", "  ", "", "\t"],  # only white space: blank
+        ["", "", "", ""],  # blank
+        ["", "", "", "Dr. Nick"],
+        ["Ana", "x", "", "y"],
+    ]
+    if engine == "xlsx":
+        book = openpyxl.Workbook()
+        for record in table:
+            book.active.append([cell or None for cell in record])
+        path = tmp_path / "students.xlsx"
+        book.save(path)
+    else:
+        path = write(tmp_path, "".join(",".join(record) + "\n" for record in table))
+    with nullcontext() if engine == "xlsx" else ENGINES[engine]():
+        got = read_all(open_file(path), batch_rows=3, kept=[0, 2])
+    assert got == (
+        [(2, ["Zoë", "555"]), (3, [None, None]), (6, [None, None]), (7, ["Ana", None])],
+        [],
+        2,
+    )
 
 
 # --------------------------------------------------------------------------------------------
