@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
+import python_calamine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -544,6 +545,39 @@ def test_xlsx_row_numbers_are_the_sheets(tmp_path: Path) -> None:
         BadRow(7, "this row has a value in column F, right of the last column with a name (D)")
     ]
     assert blank == 1
+
+
+def test_xlsx_sheet_is_loaded_once_and_read_again_the_same(tmp_path: Path) -> None:
+    """calamine loads a sheet whole, which takes about as long as the rest of its import: the
+    sheet ``open_file`` loaded is read once, and later readings (an import reads a file twice,
+    and looks at its first rows before that) get what that one found."""
+    book, path = workbook(tmp_path)
+    sheet = book.active
+    sheet["C3"], sheet["D3"], sheet["E3"] = "Name", "Phone", "Notes"
+    sheet["C4"], sheet["D4"] = "Zoë", 5550101
+    sheet["E5"] = "call back"  # only in the column not kept below
+    sheet["C6"], sheet["D6"] = "Ana", 5550102  # row 7 is blank
+    sheet["C8"], sheet["F8"] = "Li", "stray"  # bad: a value right of the table
+    sheet["D9"] = 5550104
+    book.save(path)
+    loads = mock.Mock(wraps=python_calamine.CalamineWorkbook.from_path)
+    with mock.patch.object(python_calamine.CalamineWorkbook, "from_path", loads):
+        source = open_file(path)
+        assert source.sample(1) == [(4, ["Zoë", "5550101", None])]
+        whole = read_all(source, batch_rows=2)
+        assert source._sheet is None  # calamine's cells let go of, once read through
+        again = read_all(source, batch_rows=3)
+        kept = read_all(source, batch_rows=2, kept=[0, 1])
+    assert loads.call_count == 1
+    rows = [
+        (4, ["Zoë", "5550101", None]),
+        (5, [None, None, "call back"]),
+        (6, ["Ana", "5550102", None]),
+        (9, [None, "5550104", None]),
+    ]
+    bad = [BadRow(8, "this row has a value in column F, right of the last column with a name (E)")]
+    assert whole == again == (rows, bad, 1)
+    assert kept == ([(n, c[:2]) for n, c in rows], bad, 1)
 
 
 def test_xlsx_sheet_choice(tmp_path: Path) -> None:

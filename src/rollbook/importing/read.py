@@ -156,12 +156,17 @@ class SourceFile:
         headers: tuple[str, ...],
         limits: ReadLimits,
         layout: _Layout,
+        sheet: python_calamine.CalamineSheet | None = None,
     ) -> None:
         self.path = path
         self.format = format
         self.headers = headers
         self.limits = limits
         self._layout = layout
+        # A workbook: the sheet as ``open_file`` loaded it, until its rows have been read
+        # through once; from then on, what that reading found (``_xlsx_blocks``).
+        self._sheet = sheet
+        self._sheet_read: list[_Found] | None = None
 
     def __repr__(self) -> str:
         return f"SourceFile({str(self.path)!r}, {self.format.describe()!r})"
@@ -729,7 +734,7 @@ def _open_xlsx(path: Path, limits: ReadLimits, sheet: str | None) -> SourceFile:
         column_offset=column_offset,
         has_rows=last_row > header_row,
     )
-    return SourceFile(path, fmt, headers, limits, layout)
+    return SourceFile(path, fmt, headers, limits, layout, sheet=data)
 
 
 def _workbook(path: Path) -> python_calamine.CalamineWorkbook:
@@ -765,15 +770,69 @@ def _xlsx_blocks(source: SourceFile, assembler: _Assembler) -> Iterator[None]:
             f"last column with a name ({_column_letters(offset + width - 1)})"
         )
 
-    # calamine loads the sheet whole (it has no streaming reader); iter_rows converts a row at
-    # a time. It yields the rows above the used range as empty rows first, then the range, so
-    # the i-th row yielded (from 1) is the sheet's row i. Its columns start at the range's.
-    with _workbook(source.path) as workbook:
-        numbered = enumerate(_sheet(workbook, sheet).iter_rows(), start=1)
-        rows = itertools.islice(numbered, layout.header_row, None)
-        yield from _list_blocks(
-            rows, width, assembler, convert=_cell_text, exact=False, reason=beyond
-        )
+    # calamine loads the sheet whole (it has no streaming reader), which takes about as long as
+    # the rest of an import of it: the sheet ``open_file`` loaded is read here, once, and what
+    # the reading finds is kept and handed over again to the next reading (an import reads a
+    # file twice). The sheet itself, its cells in calamine's form, is let go of then.
+    if source._sheet_read is not None:
+        yield from _replay(source._sheet_read, assembler)
+        return
+    data = source._sheet
+    if data is None:  # the sheet outlives its workbook's closing
+        with _workbook(source.path) as workbook:
+            data = _sheet(workbook, sheet)
+    recording = _Recording(assembler)
+    # iter_rows converts a row at a time. It yields the rows above the used range as empty rows
+    # first, then the range, so the i-th row yielded (from 1) is the sheet's row i. Its
+    # columns start at the range's.
+    numbered = enumerate(data.iter_rows(), start=1)
+    rows = itertools.islice(numbered, layout.header_row, None)
+    yield from _list_blocks(rows, width, recording, convert=_cell_text, exact=False, reason=beyond)
+    source._sheet_read, source._sheet = recording.found, None
+
+
+#: What reading a sheet found, in order: a blank row, a bad row, or numbered cells (their rows,
+#: their cells, every row up to ``seen`` read), as ``_Assembler`` takes them.
+_Found = (
+    tuple[Literal["blank"], int]
+    | tuple[Literal["bad"], BadRow]
+    | tuple[Literal["cells"], pl.Series, pa.RecordBatch, int]
+)
+
+
+class _Recording:
+    """An assembler's stand-in that hands it everything and keeps a list of it (``found``)."""
+
+    def __init__(self, assembler: _Assembler) -> None:
+        self.assembler = assembler
+        self.found: list[_Found] = []
+
+    @property
+    def seen(self) -> int:
+        return self.assembler.seen
+
+    def add_blank(self, row: int) -> None:
+        self.found.append(("blank", row))
+        self.assembler.add_blank(row)
+
+    def add_bad(self, bad: BadRow) -> None:
+        self.found.append(("bad", bad))
+        self.assembler.add_bad(bad)
+
+    def add_cells(self, rows: pl.Series, cells: pa.RecordBatch, seen: int) -> None:
+        self.found.append(("cells", rows, cells, seen))
+        self.assembler.add_cells(rows, cells, seen)
+
+
+def _replay(found: list[_Found], assembler: _Assembler) -> Iterator[None]:
+    for item in found:
+        if item[0] == "blank":
+            assembler.add_blank(item[1])
+        elif item[0] == "bad":
+            assembler.add_bad(item[1])
+        else:
+            assembler.add_cells(item[1], item[2], item[3])
+            yield
 
 
 def _cell_text(value: object) -> str | None:
@@ -821,7 +880,7 @@ def _column_letters(index: int) -> str:
 def _list_blocks(
     records: Iterable[tuple[int, Sequence[Any]]],
     width: int,
-    assembler: _Assembler,
+    assembler: _Assembler | _Recording,
     *,
     convert: Callable[[Any], str | None],
     exact: bool,
