@@ -76,7 +76,7 @@ def main() -> None:
     print()
     print(f"{args.rows:,} rows; the wider file has {args.extra} more columns, unmapped")
     for name, path in (("narrow", narrow), ("wide", wide)):
-        size = path.stat().st_size / 2**20
+        size = path.stat().st_size / 1e6
         print(
             f"  {name:6} ({size:4.0f} MB): median {statistics.median(times[name]):.2f} s, "
             f"peak {max(peaks[name]):.0f} MB"

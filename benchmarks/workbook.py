@@ -68,7 +68,7 @@ def main() -> None:
     print()
     print(f"{args.rows:,} rows, the same in a CSV file and in a workbook")
     for name, path in (("csv", text), ("xlsx", book)):
-        size = path.stat().st_size / 2**20
+        size = path.stat().st_size / 1e6
         print(
             f"  {name:4} ({size:4.0f} MB): median {statistics.median(times[name]):.2f} s, "
             f"peak {max(peaks[name]):.0f} MB"

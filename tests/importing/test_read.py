@@ -568,7 +568,15 @@ def test_xlsx_sheet_is_loaded_once_and_read_again_the_same(tmp_path: Path) -> No
         assert source._sheet is None  # calamine's cells let go of, once read through
         again = read_all(source, batch_rows=3)
         kept = read_all(source, batch_rows=2, kept=[0, 1])
-    assert loads.call_count == 1
+        assert loads.call_count == 1
+        # The last reading lets go of what was found; a reading after it loads the sheet again.
+        last = list(source.batches(2, last=True))
+        assert source._sheet_read is None
+        after = read_all(source, batch_rows=2)
+        assert loads.call_count == 2
+    assert [(b.rows.to_list(), b.cells.rows()) for b in last] == [
+        (b.rows.to_list(), b.cells.rows()) for b in open_file(path).batches(2)
+    ]
     rows = [
         (4, ["Zoë", "5550101", None]),
         (5, [None, None, "call back"]),
@@ -576,8 +584,25 @@ def test_xlsx_sheet_is_loaded_once_and_read_again_the_same(tmp_path: Path) -> No
         (9, [None, "5550104", None]),
     ]
     bad = [BadRow(8, "this row has a value in column F, right of the last column with a name (E)")]
-    assert whole == again == (rows, bad, 1)
+    assert whole == again == after == (rows, bad, 1)
     assert kept == ([(n, c[:2]) for n, c in rows], bad, 1)
+
+
+def test_xlsx_a_reading_stopped_part_way_keeps_nothing_of_it(tmp_path: Path) -> None:
+    """``sample`` reads a sheet's first rows only: what it found is not kept as the sheet's,
+    or every later reading would get those rows alone."""
+    book, path = workbook(tmp_path)
+    book.active.append(["Name", "Phone"])
+    for i in range(1_500):
+        book.active.append([f"Student {i}", 5550000 + i])
+    book.save(path)
+    with mock.patch.object(read, "_ROWS_PER_BLOCK", 100):
+        source = open_file(path)
+        assert source.sample(2) == [(2, ["Student 0", "5550000"]), (3, ["Student 1", "5550001"])]
+        assert source._sheet_read is None and source._sheet is not None
+        rows, bad, blank = read_all(source, batch_rows=400)
+        assert (rows, bad, blank) == read_all(open_file(path), batch_rows=400)
+    assert len(rows) == 1_500
 
 
 def test_xlsx_sheet_choice(tmp_path: Path) -> None:

@@ -227,15 +227,16 @@ class Ahead:
 
 def _mapped_batches(source: SourceFile, mapping: FileMapping, rows: int) -> Iterator[Batch]:
     """The file's batches with the cells of its mapped columns only: nothing after reading
-    looks at the others. They still count for whether a row is blank (``batches``).
+    looks at the others. They still count for whether a row is blank (``batches``). The import
+    reads the file no more after this (``last``).
 
     A file has columns no field takes — a student system's export often has dozens — and
     each was trimmed, turned into Polars' and carried through the batches: the benchmark's
     file with 24 such columns added took twice as long to read (docs/benchmarks.md)."""
     columns = sorted(set(mapping.fields.values()))
     if not columns or len(columns) == len(source.headers):
-        return source.batches(rows)
-    return source.batches(rows, columns, blank_by_all_cells=True)
+        return source.batches(rows, last=True)
+    return source.batches(rows, columns, blank_by_all_cells=True, last=True)
 
 
 T = TypeVar("T")

@@ -302,9 +302,9 @@ def run_import(
         empty = not store_accounts.has_contacts(conn, settings.account_id)
         new_ids = ContactIds(conn, block=min(batch_rows, 1000))
         cleanup.callback(new_ids.close)
-        # The first batches are read and normalised while the first pass runs (a CSV file is
-        # read by each on its own; a workbook's sheet loads whole, so it is not read twice at
-        # once).
+        # The first batches are read and normalised while the first pass runs. A CSV file is
+        # read by each on its own; a workbook's sheet is read through once, by the first pass,
+        # and the reading ahead takes up what it found (read.py), so it starts after it.
         overlap = source.format.kind != "xlsx"
         ahead = Ahead(source, mapping, settings, batch_rows, gate) if overlap else None
         if ahead is not None:

@@ -118,7 +118,8 @@ class Batch:
     """The rows of the file whose numbers fall in one range.
 
     ``rows`` holds the row numbers of the rows in ``cells`` (Int64, ascending). ``cells`` has one
-    String column per header, named ``"0"``, ``"1"``, … by position; an empty cell (also one of
+    String column per header (per header kept, where ``SourceFile.batches`` was given
+    ``columns``), named ``"0"``, ``"1"``, … by position; an empty cell (also one of
     only white space) is null, never ``""``. Rows that could not be split into the header's
     columns are in ``bad_rows``; blank rows are only counted. ``trimmed``: the cells have been
     trimmed of the white space cleaning takes off (``fields.WHITESPACE``), as the file reader
@@ -193,6 +194,7 @@ class SourceFile:
         columns: Sequence[int] | None = None,
         *,
         blank_by_all_cells: bool = False,
+        last: bool = False,
     ) -> Iterator[Batch]:
         """The whole file, in order. Each batch covers ``batch_rows`` consecutive row numbers
         (data, bad and blank rows alike; the last batch may cover fewer), so ``cells`` never has
@@ -202,16 +204,21 @@ class SourceFile:
         skip the others); a row is then blank when those cells are. With
         ``blank_by_all_cells`` too, a row is blank only when every cell of it is, as without
         ``columns``: the other columns are read, and looked at only in the rows whose kept
-        cells are all empty."""
+        cells are all empty.
+
+        ``last``: the file will not be read again. A workbook is read once and what that
+        reading found kept for the next (``_xlsx_blocks``); the last reading lets go of it as
+        it goes."""
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
-        return self._batches(batch_rows, columns, blank_by_all_cells)
+        return self._batches(batch_rows, columns, blank_by_all_cells, last)
 
     def _batches(
         self,
         batch_rows: int,
         columns: Sequence[int] | None = None,
         blank_by_all_cells: bool = False,
+        last: bool = False,
     ) -> Generator[Batch, None, None]:
         layout = self._layout
         if not layout.has_rows:
@@ -225,7 +232,7 @@ class SourceFile:
             blank_by_all_cells=blank_by_all_cells,
         )
         blocks = (
-            _xlsx_blocks(self, assembler)
+            _xlsx_blocks(self, assembler, last=last)
             if self.format.kind == "xlsx"
             else _csv_blocks(self, assembler)
         )
@@ -758,7 +765,7 @@ def _sheet(workbook: python_calamine.CalamineWorkbook, name: str) -> python_cala
         ) from error
 
 
-def _xlsx_blocks(source: SourceFile, assembler: _Assembler) -> Iterator[None]:
+def _xlsx_blocks(source: SourceFile, assembler: _Assembler, *, last: bool) -> Iterator[None]:
     sheet = source.format.sheet or ""
     width, layout = len(source.headers), source._layout
     offset = layout.column_offset
@@ -773,22 +780,28 @@ def _xlsx_blocks(source: SourceFile, assembler: _Assembler) -> Iterator[None]:
     # calamine loads the sheet whole (it has no streaming reader), which takes about as long as
     # the rest of an import of it: the sheet ``open_file`` loaded is read here, once, and what
     # the reading finds is kept and handed over again to the next reading (an import reads a
-    # file twice). The sheet itself, its cells in calamine's form, is let go of then.
+    # file twice). The sheet itself, its cells in calamine's form, is let go of then; what was
+    # found, once the last reading has taken it.
     if source._sheet_read is not None:
-        yield from _replay(source._sheet_read, assembler)
+        found = source._sheet_read
+        if last:
+            source._sheet_read = None
+        yield from _replay(found, assembler, consume=last)
         return
     data = source._sheet
     if data is None:  # the sheet outlives its workbook's closing
         with _workbook(source.path) as workbook:
             data = _sheet(workbook, sheet)
-    recording = _Recording(assembler)
+    recording = None if last else _Recording(assembler)
     # iter_rows converts a row at a time. It yields the rows above the used range as empty rows
     # first, then the range, so the i-th row yielded (from 1) is the sheet's row i. Its
     # columns start at the range's.
     numbered = enumerate(data.iter_rows(), start=1)
     rows = itertools.islice(numbered, layout.header_row, None)
-    yield from _list_blocks(rows, width, recording, convert=_cell_text, exact=False, reason=beyond)
-    source._sheet_read, source._sheet = recording.found, None
+    yield from _list_blocks(
+        rows, width, recording or assembler, convert=_cell_text, exact=False, reason=beyond
+    )
+    source._sheet_read, source._sheet = None if recording is None else recording.found, None
 
 
 #: What reading a sheet found, in order: a blank row, a bad row, or numbered cells (their rows,
@@ -824,8 +837,14 @@ class _Recording:
         self.assembler.add_cells(rows, cells, seen)
 
 
-def _replay(found: list[_Found], assembler: _Assembler) -> Iterator[None]:
-    for item in found:
+def _replay(found: list[_Found], assembler: _Assembler, *, consume: bool) -> Iterator[None]:
+    """Hand ``found`` to ``assembler`` again; with ``consume``, emptying it and letting go of
+    each part once handed over."""
+    pending = deque(found)
+    if consume:
+        found.clear()
+    while pending:
+        item = pending.popleft()
         if item[0] == "blank":
             assembler.add_blank(item[1])
         elif item[0] == "bad":
