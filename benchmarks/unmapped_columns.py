@@ -14,24 +14,14 @@ median and peak, and the wider file's time over the narrower's, round by round.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.datagen import population, write  # noqa: E402
-from benchmarks.import_1m import DATA, fresh_sqlite, import_cmd, measure, setup_account  # noqa: E402
-
-
-def narrower(rows: int) -> Path:
-    """The benchmark's file of ``rows`` rows (the one benchmarks/import_1m.py imports fresh)."""
-    path = DATA / f"contacts-{rows}.csv"
-    if not path.exists():
-        write(path, population(rows))
-    return path
+from benchmarks.import_1m import DATA  # noqa: E402
+from benchmarks.side_by_side import base_file, compare  # noqa: E402
 
 
 def wider(path: Path, extra: int, out: Path) -> Path:
@@ -59,31 +49,13 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=24, help="unmapped columns to add")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    narrow = narrower(args.rows)
+    narrow = base_file(args.rows)
     wide = wider(narrow, args.extra, DATA / f"{narrow.stem}-{args.extra}-unmapped.csv")
-    times: dict[str, list[float]] = {"narrow": [], "wide": []}
-    peaks: dict[str, list[float]] = {"narrow": [], "wide": []}
-    with tempfile.TemporaryDirectory(prefix="rollbook-bench-") as tmp:
-        for run in range(args.runs):
-            order = [("narrow", narrow), ("wide", wide)]
-            for name, path in order if run % 2 == 0 else order[::-1]:
-                _, db = fresh_sqlite(Path(tmp), name)
-                setup_account(db)
-                wall, rss = measure(import_cmd(db, path))
-                times[name].append(wall)
-                peaks[name].append(rss)
-                print(f"run {run + 1}: {name:6} {wall:6.2f} s {rss:5.0f} MB", flush=True)
-    print()
-    print(f"{args.rows:,} rows; the wider file has {args.extra} more columns, unmapped")
-    for name, path in (("narrow", narrow), ("wide", wide)):
-        size = path.stat().st_size / 1e6
-        print(
-            f"  {name:6} ({size:4.0f} MB): median {statistics.median(times[name]):.2f} s, "
-            f"peak {max(peaks[name]):.0f} MB"
-        )
-    each = [w / n for w, n in zip(times["wide"], times["narrow"], strict=True)]
-    print(
-        f"  wide / narrow: {statistics.median(each):.2f}× ({', '.join(f'{r:.2f}' for r in each)})"
+    compare(
+        f"{args.rows:,} rows; the wider file has {args.extra} more columns, unmapped",
+        ("narrow", narrow),
+        ("wide", wide),
+        args.runs,
     )
 
 

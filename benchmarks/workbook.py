@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.datagen import population, write  # noqa: E402
-from benchmarks.import_1m import DATA, fresh_sqlite, import_cmd, measure, setup_account  # noqa: E402
+from benchmarks.import_1m import DATA  # noqa: E402
+from benchmarks.side_by_side import base_file, compare  # noqa: E402
 
 
 def as_workbook(path: Path, out: Path) -> Path:
@@ -49,32 +47,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    text = DATA / f"contacts-{args.rows}.csv"
-    if not text.exists():
-        write(text, population(args.rows))
+    text = base_file(args.rows)
     book = as_workbook(text, DATA / f"contacts-{args.rows}.xlsx")
-    times: dict[str, list[float]] = {"csv": [], "xlsx": []}
-    peaks: dict[str, list[float]] = {"csv": [], "xlsx": []}
-    with tempfile.TemporaryDirectory(prefix="rollbook-bench-") as tmp:
-        for run in range(args.runs):
-            order = [("csv", text), ("xlsx", book)]
-            for name, path in order if run % 2 == 0 else order[::-1]:
-                _, db = fresh_sqlite(Path(tmp), name)
-                setup_account(db)
-                wall, rss = measure(import_cmd(db, path))
-                times[name].append(wall)
-                peaks[name].append(rss)
-                print(f"run {run + 1}: {name:4} {wall:6.2f} s {rss:5.0f} MB", flush=True)
-    print()
-    print(f"{args.rows:,} rows, the same in a CSV file and in a workbook")
-    for name, path in (("csv", text), ("xlsx", book)):
-        size = path.stat().st_size / 1e6
-        print(
-            f"  {name:4} ({size:4.0f} MB): median {statistics.median(times[name]):.2f} s, "
-            f"peak {max(peaks[name]):.0f} MB"
-        )
-    each = [b / c for b, c in zip(times["xlsx"], times["csv"], strict=True)]
-    print(f"  xlsx / csv: {statistics.median(each):.2f}× ({', '.join(f'{r:.2f}' for r in each)})")
+    compare(
+        f"{args.rows:,} rows, the same in a CSV file and in a workbook",
+        ("csv", text),
+        ("xlsx", book),
+        args.runs,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from benchmarks.datagen import population, write
+from benchmarks.side_by_side import compare
 from benchmarks.workbook import as_workbook
 
 from rollbook.importing.read import open_file
@@ -31,3 +33,20 @@ def test_the_workbook_holds_the_csv_files_rows(tmp_path: Path) -> None:
     assert (headers, rows, blank) == _cells(text)
     assert len(rows) == ROWS
     assert as_workbook(text, book) == book  # written once
+
+
+def test_side_by_side_imports_both_files_each_round_and_reports_the_ratio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = write(tmp_path / "students.csv", population(ROWS))
+    book = as_workbook(text, tmp_path / "students.xlsx")
+    compare("300 rows", ("csv", text), ("xlsx", book), runs=2)
+    out = capsys.readouterr().out.splitlines()
+    rounds = [line.split()[:3] for line in out if line.startswith("run ")]
+    assert rounds == [
+        ["run", "1:", "csv"],
+        ["run", "1:", "xlsx"],
+        ["run", "2:", "xlsx"],
+        ["run", "2:", "csv"],
+    ]
+    assert out[-1].startswith("  xlsx / csv: ") and out[-1].count(",") == 1
