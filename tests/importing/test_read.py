@@ -793,6 +793,30 @@ def test_a_row_with_cells_only_outside_the_kept_columns_is_not_blank(
     )
 
 
+@pytest.mark.parametrize(
+    ("columns", "error"),
+    [
+        ([], "columns must name at least one column"),
+        ([3], "column 3 is not one of the file's columns 0 to 2"),
+        ([-1], "column -1 is not one of the file's columns 0 to 2"),
+        ([1, 0, 1], "columns name 1 more than once"),
+    ],
+)
+@pytest.mark.parametrize("blank_by_all_cells", [False, True])
+def test_columns_that_are_not_the_files_are_refused(
+    tmp_path: Path, columns: list[int], error: str, blank_by_all_cells: bool
+) -> None:
+    """A reading of some columns names each once, within the file; else it says which is wrong
+    before reading anything (an empty list failed deep inside the reader, a repeated column
+    failed in Polars, and -1 was read as the last column but named "-1")."""
+    source = open_file(write(tmp_path, "a,b,c\n1,2,3\n"))
+    with pytest.raises(ValueError, match=f"^{re.escape(error)}"):
+        source.batches(10, columns, blank_by_all_cells=blank_by_all_cells)
+    with pytest.raises(ValueError, match=r"^batch_rows must be at least 1$"):
+        source.batches(0)
+    assert [b.cells.rows() for b in source.batches(10, [2, 0])] == [[("3", "1")]]
+
+
 # --------------------------------------------------------------------------------------------
 # Throughput
 

@@ -211,6 +211,8 @@ class SourceFile:
         it goes."""
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
+        if columns is not None:
+            _check_columns(columns, len(self.headers))
         return self._batches(batch_rows, columns, blank_by_all_cells, last)
 
     def _batches(
@@ -239,6 +241,20 @@ class SourceFile:
         for _ in blocks:
             yield from assembler.ready()
         yield from assembler.finish()
+
+
+def _check_columns(columns: Sequence[int], width: int) -> None:
+    """``batches``' columns: at least one, each a column of the file (0 to ``width`` - 1), none
+    twice. (Each names its own column of the batch's cells: Python's negative indexes and a
+    repeat would give a column the wrong name or two the same one.)"""
+    if not columns:
+        raise ValueError("columns must name at least one column (or be None, for all)")
+    for column in columns:
+        if not 0 <= column < width:
+            raise ValueError(f"column {column} is not one of the file's columns 0 to {width - 1}")
+    if len(set(columns)) != len(columns):
+        twice = sorted({c for c in columns if list(columns).count(c) > 1})
+        raise ValueError(f"columns name {', '.join(map(str, twice))} more than once")
 
 
 def open_file(
