@@ -556,6 +556,39 @@ def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
     store.dispose()
 
 
+def test_sqlite_cuts_the_wal_an_import_grew_back_while_connections_stay_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import is one transaction: all it writes goes into SQLite's ``-wal`` file before the
+    commit copies it into the database. A server keeps its connections open, and SQLite kept
+    the file at its largest for as long as they were (a fresh million: ~340 MB beside the
+    database). At the next write after the commit it is cut back to ``WAL_SIZE_LIMIT`` (here
+    made 1 MiB, against the import's ~12 MB; SQLite checkpoints past 1,000 pages, 8 MiB)."""
+    from benchmarks.datagen import population, write
+
+    from rollbook.services import imports as imports_service
+    from rollbook.store import database
+
+    limit = 1024 * 1024
+    monkeypatch.setattr(database, "WAL_SIZE_LIMIT", limit)
+    db = tmp_path / "wal.db"
+    store = Store(f"sqlite:///{db}")
+    wal = Path(f"{db}-wal")
+    accounts_service.create_account(store, "north")
+    path = write(tmp_path / "students.csv", population(50_000))
+    mapping = {"Student ID": "crm_id", "Mobile Phone": "phone", "Email": "email"}
+    options = imports_service.ImportOptions(explicit=mapping)
+    result = imports_service.import_file(store, "north", path, options)
+    assert result.counts.statuses  # the import wrote its contacts
+    grown = wal.stat().st_size
+    assert grown > 8 * limit
+    accounts_service.create_account(store, "south")  # the next write, on a pooled connection
+    assert wal.exists()  # the connection is still open: the file stays, cut back
+    assert wal.stat().st_size <= limit
+    assert contacts_service.count_contacts(store, "north") > 48_000
+    store.dispose()
+
+
 @pytest.mark.usefixtures("postgres")  # skipped where PostgreSQL is left out of the run
 def test_on_postgresql_crm_ids_and_phones_compare_byte_by_byte_whatever_the_locale(
     postgres_url: str,

@@ -43,6 +43,15 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 BULK_CACHE_KIB = 32 * 1024
 _DEFAULT_CACHE_KIB = 2000
 
+#: The size SQLite cuts its ``-wal`` file back to, in bytes, the next time it starts the file
+#: over after a checkpoint (``PRAGMA journal_size_limit``). An import is one transaction, so
+#: everything it writes goes into the WAL before the commit copies it into the database: a
+#: fresh million grew the file to ~340 MB, a next term to ~320 MB. SQLite keeps the file at its
+#: largest for as long as a connection is open — a server's or a worker's, for days — beside
+#: the database that now holds the same pages. Everyday writes stay far below this (SQLite
+#: checkpoints every ~1,000 pages, 8 MiB); the last connection to close removes the file.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 
 def database_url(url: str | None = None) -> str:
     """The URL to use: the one given, else ``ROLLBOOK_DATABASE_URL``, else ./rollbook.db."""
@@ -172,6 +181,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA page_size=8192")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
         _sqlite_settings(dbapi_conn, bulk=False)
