@@ -558,16 +558,20 @@ def test_a_bulk_transaction_on_sqlite_has_its_own_settings_and_gives_them_back(
     store.dispose()
 
 
+@pytest.mark.parametrize("outcome", ["committed", "preview", "failed"])
 def test_sqlite_cuts_the_wal_an_import_grew_back_while_connections_stay_open(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outcome: str
 ) -> None:
     """An import is one transaction: all it writes goes into SQLite's ``-wal`` file before the
     commit copies it into the database. A server keeps its connections open, and SQLite kept
     the file at its largest for as long as they were (a fresh million: ~340 MB beside the
-    database). At the next write after the commit it is cut back to ``WAL_SIZE_LIMIT`` (here
-    made 1 MiB, against the import's ~12 MB; SQLite checkpoints past 1,000 pages, 8 MiB)."""
+    database). At the next write it is cut back to ``WAL_SIZE_LIMIT`` (here made 1 MiB,
+    against the import's ~12 MB) — after a preview or a failed import too, whose pages SQLite
+    left in the file past the last commit (they were cut only ~1,000 pages of writes later)."""
     limit = 1024 * 1024
     monkeypatch.setattr(database, "WAL_SIZE_LIMIT", limit)
+    # A million rows' pages overflow the import's page cache into the WAL; here 50,000 must.
+    monkeypatch.setattr(database, "BULK_CACHE_KIB", 1024)
     db = tmp_path / "wal.db"
     store = Store(f"sqlite:///{db}")
     wal = Path(f"{db}-wal")
@@ -575,12 +579,24 @@ def test_sqlite_cuts_the_wal_an_import_grew_back_while_connections_stay_open(
     path = write(tmp_path / "students.csv", population(50_000))
     mapping = {"Student ID": "crm_id", "Mobile Phone": "phone", "Email": "email"}
     options = imports_service.ImportOptions(explicit=mapping)
-    imports_service.import_file(store, "north", path, options)
+    if outcome == "failed":  # after the engine wrote every row, before the commit
+
+        def fail(*_: object) -> None:
+            raise RuntimeError("the import failed")
+
+        monkeypatch.setattr(imports_service.q_accounts, "remember_mapping", fail)
+        with pytest.raises(RuntimeError, match="the import failed"):
+            imports_service.import_file(store, "north", path, options)
+    else:
+        imports_service.import_file(store, "north", path, options, dry_run=outcome == "preview")
     assert wal.stat().st_size > 8 * limit
     accounts_service.create_account(store, "south")  # the next write, on a pooled connection
     assert wal.exists()  # the connection is still open: the file stays, cut back
     assert wal.stat().st_size <= limit
-    assert contacts_service.count_contacts(store, "north") > 48_000
+    expected = 50_000 - 1_500 if outcome == "committed" else 0
+    assert contacts_service.count_contacts(store, "north") >= expected
+    if outcome != "committed":
+        assert contacts_service.count_contacts(store, "north") == 0
     store.dispose()
 
 

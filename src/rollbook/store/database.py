@@ -14,8 +14,9 @@ half-way. An import's transaction is a *bulk* one (``write(bulk=True)``): see
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ _DEFAULT_CACHE_KIB = 2000
 #: The size SQLite cuts its ``-wal`` file back to, in bytes, the next time it starts the file
 #: over after a checkpoint (``PRAGMA journal_size_limit``). An import is one transaction, so
 #: everything it writes goes into the WAL before the commit copies it into the database: a
-#: fresh million grew the file to ~340 MB, a next term to ~320 MB. SQLite keeps the file at its
+#: fresh million grew the file to ~340 MB, a next term to ~316 MB. SQLite keeps the file at its
 #: largest for as long as a connection is open — a server's or a worker's, for days — beside
 #: the database that now holds the same pages. Everyday writes stay far below this (SQLite
 #: checkpoints every ~1,000 pages, 8 MiB); the last connection to close removes the file.
@@ -133,7 +134,16 @@ class Store:
                 if conn.info.pop("rollbook_bulk", False) and not conn.invalidated:
                     # Outside the transaction again (on the driver's connection: SQLAlchemy's
                     # would begin one), the pooled connection gets its usual settings back.
-                    _sqlite_settings(conn.connection.driver_connection, bulk=False)
+                    driver: Any = conn.connection.driver_connection
+                    _sqlite_settings(driver, bulk=False)
+                    # A bulk transaction that rolled back (a preview, a failed import) left
+                    # its pages in the WAL past the last commit. SQLite starts the file over,
+                    # and cuts it back (``WAL_SIZE_LIMIT``), only once a checkpoint has copied
+                    # every committed page, which it would otherwise do ~1,000 pages of
+                    # writes later. Copying the few left now (without waiting for readers)
+                    # lets the next write cut it. After a commit it finds nothing to copy.
+                    with suppress(sqlite3.Error):  # the transaction's outcome stands regardless
+                        driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def dispose(self) -> None:
         self.engine.dispose()
