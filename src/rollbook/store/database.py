@@ -141,7 +141,8 @@ class Store:
                     # and cuts it back (``WAL_SIZE_LIMIT``), only once a checkpoint has copied
                     # every committed page, which it would otherwise do ~1,000 pages of
                     # writes later. Copying the few left now (without waiting for readers)
-                    # lets the next write cut it. After a commit it finds nothing to copy.
+                    # lets the next write cut it. After a large commit SQLite's own
+                    # checkpoint has copied everything already (0.2 ms for a fresh million).
                     with suppress(sqlite3.Error):  # the transaction's outcome stands regardless
                         driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
