@@ -31,7 +31,7 @@ import io
 import itertools
 import re
 import zipfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,8 +252,8 @@ def _check_columns(columns: Sequence[int], width: int) -> None:
     for column in columns:
         if not 0 <= column < width:
             raise ValueError(f"column {column} is not one of the file's columns 0 to {width - 1}")
-    if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if list(columns).count(c) > 1})
+    twice = sorted(c for c, n in Counter(columns).items() if n > 1)
+    if twice:
         raise ValueError(f"columns name {', '.join(map(str, twice))} more than once")
 
 
